@@ -1,0 +1,57 @@
+from django.contrib import admin
+from django.utils.translation import gettext_lazy as _
+
+from articles.models import Article, Category
+
+
+@admin.register(Category)
+class CategoryAdmin(admin.ModelAdmin):
+    list_display = ["name", "slug", "parent", "position"]
+    list_editable = ["position"]
+    list_select_related = ["parent"]
+    ordering = ["position", "name"]
+    prepopulated_fields = {"slug": ["name"]}
+    search_fields = ["name", "slug"]
+    autocomplete_fields = ["parent"]
+
+
+@admin.register(Article)
+class ArticleAdmin(admin.ModelAdmin):
+    list_display = [
+        "title",
+        "category",
+        "status",
+        "published_at",
+        "view_count",
+        "author",
+    ]
+    list_filter = ["status", "category", "tags"]
+    list_select_related = ["category", "author"]
+    search_fields = ["title", "excerpt", "body"]
+    date_hierarchy = "published_at"
+    prepopulated_fields = {"slug": ["title"]}
+    autocomplete_fields = ["category", "author"]
+    readonly_fields = ["view_count", "created_at", "updated_at"]
+    fieldsets = [
+        (None, {"fields": ["title", "slug", "category", "excerpt", "body", "tags"]}),
+        (_("Publishing"), {"fields": ["status", "published_at", "author"]}),
+        (_("Cover image"), {"fields": ["cover_image", "cover_alt"]}),
+        (
+            _("Statistics"),
+            {"classes": ["collapse"], "fields": ["view_count", "created_at", "updated_at"]},
+        ),
+    ]
+
+    def get_changeform_initial_data(self, request):
+        return {"author": request.user.pk, **super().get_changeform_initial_data(request)}
+
+    def save_model(self, request, obj, form, change):
+        if obj.author_id is None:
+            obj.author = request.user
+        super().save_model(request, obj, form, change)
+
+    def view_on_site(self, obj):
+        # Only a page readers can open gets the link; drafts would 404.
+        if Article.objects.published().filter(pk=obj.pk).exists():
+            return obj.get_absolute_url()
+        return None

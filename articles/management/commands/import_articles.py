@@ -1,0 +1,53 @@
+from pathlib import Path
+
+from django.core.management.base import BaseCommand, CommandError
+
+from articles.services import ArticleImportError, import_article_file
+
+
+def markdown_files(paths: list[str]) -> list[Path]:
+    """Return the Markdown files named, reading folders recursively."""
+    files = []
+    for raw in paths:
+        path = Path(raw)
+        if path.is_dir():
+            files.extend(sorted(p for p in path.rglob("*.md") if p.is_file()))
+        elif path.is_file():
+            files.append(path)
+        else:
+            raise CommandError(f"{raw}: no such file or folder")
+    return files
+
+
+class Command(BaseCommand):
+    help = (
+        "Import Markdown files with YAML front matter as articles (folders are read recursively)."
+    )
+
+    def add_arguments(self, parser):
+        parser.add_argument("paths", nargs="+", metavar="PATH", help="Markdown files or folders.")
+
+    def handle(self, *args, paths, **options):
+        files = markdown_files(paths)
+        if not files:
+            raise CommandError("No .md files found.")
+        counts = {"created": 0, "updated": 0, "failed": 0}
+        for number, path in enumerate(files, start=1):
+            prefix = f"[{number}/{len(files)}] {path}"
+            try:
+                result = import_article_file(path)
+            except ArticleImportError as error:
+                counts["failed"] += 1
+                self.stderr.write(
+                    self.style.ERROR(f"{prefix}: error in {error.field}: {error.message}")
+                )
+                continue
+            counts[result.action] += 1
+            self.stdout.write(f"{prefix}: {result.action} {result.article.get_absolute_url()}")
+        summary = (
+            f"{len(files)} file{'s' if len(files) != 1 else ''}: {counts['created']} created, "
+            f"{counts['updated']} updated, {counts['failed']} failed."
+        )
+        if counts["failed"]:
+            raise CommandError(summary)
+        self.stdout.write(self.style.SUCCESS(summary))

@@ -1,0 +1,89 @@
+from pathlib import Path
+
+from django.contrib.auth import get_user_model
+from django.core.management.base import BaseCommand
+from django.db import transaction
+
+from articles.models import Category
+from articles.services import import_article_file
+
+DEMO_DIR = Path(__file__).resolve().parents[2] / "demo"
+
+# (name, slug, parent slug, position, description)
+CATEGORIES = [
+    (
+        "Health",
+        "health",
+        None,
+        10,
+        "Everyday health: blood pressure, immunity, vitamins and knowing when to see a doctor.",
+    ),
+    (
+        "Nutrition",
+        "nutrition",
+        None,
+        20,
+        "Eating well without fads: fibre, hydration and balanced diets explained.",
+    ),
+    (
+        "Fitness",
+        "fitness",
+        None,
+        30,
+        "Getting active safely, from first steps to strength training and recovery.",
+    ),
+    ("Sleep", "sleep", None, 40, "How much sleep you need and the habits that help you get it."),
+    (
+        "Mental Health",
+        "mental-health",
+        "health",
+        50,
+        "Stress, anxiety and talking about how you feel, with where to find support.",
+    ),
+]
+# (username, first name, last name)
+AUTHORS = [
+    ("amelia", "Amelia", "Hart"),
+    ("jonah", "Jonah", "Reyes"),
+    ("priya", "Priya", "Nair"),
+]
+
+
+class Command(BaseCommand):
+    help = "Create the demo categories, authors and articles. Running it again changes nothing."
+
+    @transaction.atomic
+    def handle(self, *args, **options):
+        for name, slug, parent_slug, position, description in CATEGORIES:
+            _, created = Category.objects.get_or_create(
+                slug=slug,
+                defaults={
+                    "name": name,
+                    "position": position,
+                    "description": description,
+                    "parent": Category.objects.get(slug=parent_slug) if parent_slug else None,
+                },
+            )
+            self.stdout.write(f"category {slug}: {'created' if created else 'exists'}")
+        user_model = get_user_model()
+        for username, first_name, last_name in AUTHORS:
+            user, created = user_model.objects.get_or_create(
+                username=username,
+                defaults={"first_name": first_name, "last_name": last_name, "is_active": False},
+            )
+            if created:
+                user.set_unusable_password()
+                user.save(update_fields=["password"])
+        counts = {"created": 0, "skipped": 0}
+        files = sorted(DEMO_DIR.glob("*.md"))
+        for number, path in enumerate(files, start=1):
+            result = import_article_file(path, update_existing=False)
+            counts[result.action] += 1
+            self.stdout.write(
+                f"[{number}/{len(files)}] {result.action} {result.article.get_absolute_url()}"
+            )
+        self.stdout.write(
+            self.style.SUCCESS(
+                f"Demo content ready: {counts['created']} articles created, {counts['skipped']} already there."
+            )
+        )

@@ -1,0 +1,280 @@
+import uuid
+from pathlib import PurePosixPath
+
+from django.conf import settings
+from django.core.exceptions import ValidationError
+from django.db import models
+from django.db.models import F, Q
+from django.urls import reverse
+from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+from taggit.managers import TaggableManager
+
+from articles.rendering import render_markdown
+
+# First path segments the site itself uses; a category slug equal to one of
+# them would shadow that route (or be shadowed by it).
+RESERVED_SLUGS = frozenset(
+    {
+        "admin",
+        "api",
+        "accounts",
+        "author",
+        "authors",
+        "category",
+        "feed",
+        "feeds",
+        "healthz",
+        "login",
+        "logout",
+        "media",
+        "preview",
+        "readyz",
+        "reviewer",
+        "reviewers",
+        "robots.txt",
+        "search",
+        "sitemap.xml",
+        "static",
+        "tag",
+        "tags",
+    }
+)
+
+
+def validate_category_slug(value: str) -> None:
+    if value.lower() in RESERVED_SLUGS:
+        raise ValidationError(
+            _(
+                "“%(slug)s” is used by the site itself (for example /%(slug)s/). Choose another slug."
+            ),
+            code="reserved",
+            params={"slug": value},
+        )
+
+
+class Category(models.Model):
+    name = models.CharField(_("name"), max_length=100, unique=True)
+    slug = models.SlugField(
+        _("slug"),
+        max_length=100,
+        unique=True,
+        validators=[validate_category_slug],
+        help_text=_("The category's address: /slug/. Lowercase letters, digits and hyphens."),
+    )
+    description = models.TextField(
+        _("description"),
+        blank=True,
+        help_text=_("One or two sentences shown on the category page."),
+    )
+    parent = models.ForeignKey(
+        "self",
+        verbose_name=_("parent category"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="children",
+        help_text=_("Optional. For example, Mental Health sits under Health."),
+    )
+    position = models.PositiveIntegerField(
+        _("position"),
+        default=0,
+        help_text=_("Order in the navigation; lower numbers come first."),
+    )
+
+    class Meta:
+        verbose_name = _("category")
+        verbose_name_plural = _("categories")
+        ordering = ["position", "name"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(slug__in=sorted(RESERVED_SLUGS)),
+                name="category_slug_not_reserved",
+                violation_error_message=_("This slug is used by the site itself."),
+            ),
+            models.CheckConstraint(
+                condition=~Q(parent=F("pk")),
+                name="category_not_own_parent",
+                violation_error_message=_("A category cannot be its own parent."),
+            ),
+        ]
+
+    def __str__(self):
+        return self.name
+
+    def get_absolute_url(self):
+        return reverse("articles:category", kwargs={"slug": self.slug})
+
+    def clean(self):
+        super().clean()
+        ancestor, seen = self.parent, set()
+        while ancestor is not None:
+            if (self.pk is not None and ancestor.pk == self.pk) or ancestor.pk in seen:
+                raise ValidationError(
+                    {
+                        "parent": _(
+                            "A category cannot sit under itself or one of its sub-categories."
+                        )
+                    }
+                )
+            seen.add(ancestor.pk)
+            ancestor = ancestor.parent
+
+
+class ArticleQuerySet(models.QuerySet):
+    def published(self):
+        """Return the articles the public may see: published and due."""
+        return self.filter(status=Article.Status.PUBLISHED, published_at__lte=timezone.now())
+
+    def newest_first(self):
+        return self.order_by("-published_at", "-pk")
+
+    def most_read(self):
+        return self.order_by("-view_count", "-published_at")
+
+    def for_listing(self):
+        """Return the columns and relations an article card shows."""
+        return self.select_related("category").only(
+            "title",
+            "slug",
+            "excerpt",
+            "published_at",
+            "view_count",
+            "category__name",
+            "category__slug",
+        )
+
+
+def cover_upload_to(instance, filename):
+    """Store covers under a fresh random name; the uploaded name is never trusted."""
+    suffix = PurePosixPath(filename).suffix.lower()[:10]
+    return f"covers/{uuid.uuid4().hex}{suffix}"
+
+
+class Article(models.Model):
+    class Status(models.TextChoices):
+        DRAFT = "draft", _("Draft")
+        PUBLISHED = "published", _("Published")
+
+    title = models.CharField(_("title"), max_length=200)
+    slug = models.SlugField(
+        _("slug"),
+        max_length=200,
+        unique=True,
+        help_text=_("The article's address under its category. Filled in from the title."),
+    )
+    category = models.ForeignKey(
+        Category,
+        verbose_name=_("category"),
+        on_delete=models.PROTECT,
+        related_name="articles",
+    )
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("author"),
+        on_delete=models.PROTECT,
+        related_name="articles",
+    )
+    excerpt = models.TextField(
+        _("excerpt"),
+        max_length=300,
+        blank=True,
+        help_text=_("Plain text, one or two sentences. Shown in lists and to search engines."),
+    )
+    body = models.TextField(
+        _("body"),
+        help_text=_(
+            "Markdown. Start sections with “## Heading” (and sub-sections with “### ”); "
+            "the title is the page's only top-level heading."
+        ),
+    )
+    body_html = models.TextField(_("body HTML"), editable=False, default="")
+    cover_image = models.ImageField(_("cover image"), upload_to=cover_upload_to, blank=True)
+    cover_alt = models.CharField(
+        _("cover image alt text"),
+        max_length=250,
+        blank=True,
+        help_text=_(
+            "Describe the image for readers who cannot see it. Required with a cover image."
+        ),
+    )
+    tags = TaggableManager(
+        verbose_name=_("tags"),
+        blank=True,
+        help_text=_("Comma-separated, for example: sleep, stress, heart health."),
+    )
+    status = models.CharField(
+        _("status"), max_length=20, choices=Status.choices, default=Status.DRAFT
+    )
+    published_at = models.DateTimeField(
+        _("publish date"),
+        null=True,
+        blank=True,
+        help_text=_(
+            "Readers see a published article from this moment on; a future date schedules it. "
+            "Left empty, publishing sets it to now."
+        ),
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+    updated_at = models.DateTimeField(_("updated"), auto_now=True)
+    view_count = models.PositiveBigIntegerField(_("views"), default=0, editable=False)
+
+    objects = ArticleQuerySet.as_manager()
+
+    class Meta:
+        verbose_name = _("article")
+        verbose_name_plural = _("articles")
+        ordering = ["-published_at", "-pk"]
+        indexes = [
+            models.Index(fields=["status", "-published_at"], name="article_status_published_idx"),
+            models.Index(
+                fields=["category", "status", "-published_at"],
+                name="article_category_listing_idx",
+            ),
+            models.Index(fields=["status", "-view_count"], name="article_most_read_idx"),
+        ]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(status="published") | Q(published_at__isnull=False),
+                name="article_published_has_date",
+                violation_error_message=_("A published article needs a publish date."),
+            ),
+            models.CheckConstraint(
+                condition=Q(cover_image="") | ~Q(cover_alt=""),
+                name="article_cover_has_alt",
+                violation_error_message=_("A cover image needs alt text."),
+            ),
+        ]
+
+    def __str__(self):
+        return self.title
+
+    def save(self, *args, **kwargs):
+        if self.status == self.Status.PUBLISHED and self.published_at is None:
+            self.published_at = timezone.now()
+        self.body_html = render_markdown(self.body)
+        if not self._state.adding and kwargs.get("update_fields") is None:
+            # The counter only ever moves through atomic UPDATEs; writing the
+            # value loaded with the form would undo views counted meanwhile.
+            deferred = self.get_deferred_fields()
+            kwargs["update_fields"] = [
+                field.name
+                for field in self._meta.concrete_fields
+                if not field.primary_key
+                and field.name != "view_count"
+                and field.attname not in deferred
+            ]
+        super().save(*args, **kwargs)
+
+    def get_absolute_url(self):
+        return reverse(
+            "articles:article",
+            kwargs={"category_slug": self.category.slug, "slug": self.slug},
+        )
+
+    def clean(self):
+        super().clean()
+        if self.cover_image and not self.cover_alt.strip():
+            raise ValidationError(
+                {"cover_alt": _("Describe the cover image for readers who cannot see it.")}
+            )

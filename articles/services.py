@@ -1,0 +1,234 @@
+"""Writes: counting views and importing articles."""
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from pathlib import Path
+
+import frontmatter
+import yaml
+from django.contrib.auth import get_user_model
+from django.core.exceptions import ValidationError
+from django.core.validators import validate_slug
+from django.db import transaction
+from django.db.models import F
+from django.http import HttpRequest
+from django.utils import timezone
+from django.utils.dateparse import parse_date, parse_datetime
+from django.utils.text import slugify
+
+from articles.models import Article, Category
+
+# Crawlers, link unfurlers and previewers announce themselves; counting them
+# would inflate the public figure.
+BOT_USER_AGENT = re.compile(
+    r"bot|crawl|spider|slurp|preview|fetcher|facebookexternalhit|embedly|"
+    r"whatsapp|pinterest|lighthouse|pagespeed|monitor|scanner",
+    re.IGNORECASE,
+)
+
+
+def is_countable_view(request: HttpRequest) -> bool:
+    """Return whether this request is a reader's view worth counting."""
+    if request.method != "GET":
+        return False
+    if BOT_USER_AGENT.search(request.headers.get("User-Agent", "")):
+        return False
+    purpose = request.headers.get("Sec-Purpose", "") or request.headers.get("Purpose", "")
+    return "prefetch" not in purpose.lower()
+
+
+def record_view(article: Article, request: HttpRequest) -> bool:
+    """Count one view of ``article`` in a single atomic UPDATE.
+
+    The in-memory count is bumped too, so the page shows the view it is
+    serving. Return whether the view was counted.
+    """
+    if not is_countable_view(request):
+        return False
+    Article.objects.filter(pk=article.pk).update(view_count=F("view_count") + 1)
+    article.view_count += 1
+    return True
+
+
+# Import ------------------------------------------------------------------
+
+FRONT_MATTER_FIELDS = {
+    "title",
+    "slug",
+    "category",
+    "published",
+    "views",
+    "tags",
+    "excerpt",
+    "author",
+    "status",
+}
+# Model field name -> front matter key, to name the field the author wrote.
+_FIELD_KEYS = {"published_at": "published", "view_count": "views", "body": "body"}
+
+
+class ArticleImportError(Exception):
+    def __init__(self, field: str, message: str):
+        super().__init__(f"{field}: {message}")
+        self.field = field
+        self.message = message
+
+
+@dataclass(frozen=True)
+class ImportResult:
+    article: Article
+    action: str  # "created", "updated" or "skipped"
+
+
+def import_article_file(path: Path, *, update_existing: bool = True) -> ImportResult:
+    """Create or update one article from a Markdown file with YAML front matter.
+
+    The file is imported whole or not at all. An article with the same slug
+    is updated, or left alone when ``update_existing`` is false.
+    """
+    try:
+        post = frontmatter.loads(Path(path).read_text(encoding="utf-8"))
+    except UnicodeDecodeError as error:
+        raise ArticleImportError("file", f"not UTF-8 text ({error.reason})") from error
+    except yaml.YAMLError as error:
+        raise ArticleImportError("front matter", f"invalid YAML: {error}") from error
+    return import_article(post.metadata, post.content, update_existing=update_existing)
+
+
+def import_article(metadata: dict, body: str, *, update_existing: bool = True) -> ImportResult:
+    """Create or update one article from front matter and a Markdown body."""
+    if not isinstance(metadata, dict) or not metadata:
+        raise ArticleImportError("front matter", "missing; the file must start with a --- block")
+    unknown = sorted(set(map(str, metadata)) - FRONT_MATTER_FIELDS)
+    if unknown:
+        raise ArticleImportError(
+            unknown[0], f"unknown field; expected one of {', '.join(sorted(FRONT_MATTER_FIELDS))}"
+        )
+
+    title = _text(metadata, "title", required=True)
+    slug = _text(metadata, "slug") or slugify(title)
+    try:
+        validate_slug(slug)
+    except ValidationError as error:
+        raise ArticleImportError("slug", f"{slug!r} is not a valid slug") from error
+    if not body.strip():
+        raise ArticleImportError("body", "the article has no text after the front matter")
+
+    with transaction.atomic():
+        article = Article.objects.filter(slug=slug).first()
+        if article is not None and not update_existing:
+            return ImportResult(article, "skipped")
+        created = article is None
+        if created:
+            article = Article(slug=slug)
+
+        article.title = title
+        article.body = body.strip() + "\n"
+        article.excerpt = _text(metadata, "excerpt")
+        article.status = _text(metadata, "status") or Article.Status.PUBLISHED
+        article.published_at = _datetime(metadata, "published")
+        article.category = _category(metadata)
+        article.author = _author(metadata)
+        views = _views(metadata)
+        if created:
+            article.view_count = views or 0
+        tags = _tags(metadata)
+
+        try:
+            article.full_clean(exclude=["category", "author"])
+        except ValidationError as error:
+            field, messages = next(iter(error.message_dict.items()))
+            raise ArticleImportError(_FIELD_KEYS.get(field, field), " ".join(messages)) from error
+        article.save()
+        if not created and views is not None:
+            Article.objects.filter(pk=article.pk).update(view_count=views)
+            article.view_count = views
+        article.tags.set(tags)
+    return ImportResult(article, "created" if created else "updated")
+
+
+def _text(metadata: dict, key: str, *, required: bool = False) -> str:
+    value = metadata.get(key)
+    if value is None or (isinstance(value, str) and not value.strip()):
+        if required:
+            raise ArticleImportError(key, "required")
+        return ""
+    if not isinstance(value, str | int | float) or isinstance(value, bool):
+        raise ArticleImportError(key, f"expected text, got {type(value).__name__}")
+    return str(value).strip()
+
+
+def _datetime(metadata: dict, key: str) -> dt.datetime:
+    value = metadata.get(key)
+    if value is None:
+        return timezone.now()
+    if isinstance(value, str):
+        parsed = parse_datetime(value.strip()) or parse_date(value.strip())
+        if parsed is None:
+            raise ArticleImportError(key, f"{value!r} is not a date (use YYYY-MM-DD or ISO 8601)")
+        value = parsed
+    if isinstance(value, dt.datetime):
+        return value if timezone.is_aware(value) else timezone.make_aware(value)
+    if isinstance(value, dt.date):
+        return timezone.make_aware(dt.datetime.combine(value, dt.time()))
+    raise ArticleImportError(key, f"expected a date, got {type(value).__name__}")
+
+
+def _views(metadata: dict) -> int | None:
+    value = metadata.get("views")
+    if value is None:
+        return None
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise ArticleImportError("views", f"expected a whole number of 0 or more, got {value!r}")
+    return value
+
+
+def _tags(metadata: dict) -> list[str]:
+    value = metadata.get("tags")
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ArticleImportError("tags", "expected a list, for example [sleep, stress]")
+    tags = []
+    for item in value:
+        if not isinstance(item, str | int) or isinstance(item, bool) or not str(item).strip():
+            raise ArticleImportError("tags", f"{item!r} is not a tag name")
+        if len(str(item)) > 100:
+            raise ArticleImportError("tags", "a tag is at most 100 characters")
+        tags.append(str(item).strip())
+    return tags
+
+
+def _category(metadata: dict) -> Category:
+    name = _text(metadata, "category", required=True)
+    category = Category.objects.filter(name__iexact=name).first()
+    if category is not None:
+        return category
+    category = Category(name=name, slug=slugify(name)[:100])
+    try:
+        category.full_clean()
+    except ValidationError as error:
+        raise ArticleImportError(
+            "category", " ".join(f"{name!r}: {m}" for m in error.messages)
+        ) from error
+    category.save()
+    return category
+
+
+def _author(metadata: dict):
+    user_model = get_user_model()
+    username = _text(metadata, "author")
+    if not username:
+        raise ArticleImportError("author", "required: the username of the article's author")
+    try:
+        user_model.username_validator(username)
+    except ValidationError as error:
+        raise ArticleImportError("author", f"{username!r} is not a valid username") from error
+    user, created = user_model.objects.get_or_create(
+        username=username, defaults={"is_active": False}
+    )
+    if created:
+        user.set_unusable_password()
+        user.save(update_fields=["password"])
+    return user

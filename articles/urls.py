@@ -1,0 +1,12 @@
+from django.urls import path
+
+from articles import views
+
+app_name = "articles"
+
+urlpatterns = [
+    path("", views.HomeView.as_view(), name="home"),
+    path("tag/<slug:slug>/", views.TagView.as_view(), name="tag"),
+    path("<slug:slug>/", views.CategoryView.as_view(), name="category"),
+    path("<slug:category_slug>/<slug:slug>/", views.ArticleView.as_view(), name="article"),
+]
