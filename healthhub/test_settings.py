@@ -19,3 +19,8 @@ MEDIA_ROOT = BASE_DIR / "var" / "test-media"
 # same WAL and locking code paths as production.
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / "test.sqlite3")}
+
+# whitenoise warns at start-up when the collected-static folder is missing;
+# tests serve from the finders instead.
+STATIC_ROOT = BASE_DIR / "var" / "test-static"
+STATIC_ROOT.mkdir(parents=True, exist_ok=True)

@@ -1,0 +1,178 @@
+import datetime as dt
+from io import BytesIO
+
+import pytest
+from django.contrib.auth import get_user_model
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.urls import reverse
+from django.utils import timezone
+from PIL import Image
+
+from articles.models import Article, Category
+from tests.factories import ArticleFactory, CategoryFactory
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def editor(db):
+    return get_user_model().objects.create_superuser("editor", "editor@example.com", "pw")
+
+
+@pytest.fixture
+def editor_client(client, editor):
+    client.force_login(editor)
+    return client
+
+
+def article_form(category, **overrides):
+    data = {
+        "title": "Understanding Blood Pressure",
+        "slug": "understanding-blood-pressure",
+        "category": category.pk,
+        "excerpt": "What the two numbers mean.",
+        "body": "Intro.\n\n## The numbers\n\nSystolic and diastolic.",
+        "tags": "heart health, blood pressure",
+        "status": Article.Status.PUBLISHED,
+        "published_at_0": "2025-01-07",
+        "published_at_1": "09:00:00",
+        "cover_alt": "",
+    }
+    data.update(overrides)
+    return data
+
+
+def test_changelist_shows_articles_with_their_columns(
+    editor_client, django_assert_max_num_queries, health
+):
+    """The article changelist lists title, category, status, views and author."""
+    for n in range(10):
+        ArticleFactory(category=health, title=f"Listed article {n}", tags=["a", "b"])
+    Article.objects.filter(title="Listed article 3").update(view_count=1234)
+
+    with django_assert_max_num_queries(12):
+        response = editor_client.get(reverse("admin:articles_article_changelist"))
+    html = response.content.decode()
+
+    assert response.status_code == 200
+    assert "Listed article 3" in html
+    assert "1,234" in html or "1234" in html
+    assert "Health" in html
+
+
+def test_changelist_search_finds_words_in_the_body(editor_client, health):
+    """Searching the changelist matches the article body."""
+    ArticleFactory(category=health, title="Hidden gem", body="Talk about magnesium here.")
+    ArticleFactory(category=health, title="Other piece")
+    response = editor_client.get(reverse("admin:articles_article_changelist"), {"q": "magnesium"})
+    html = response.content.decode()
+    assert "Hidden gem" in html
+    assert "Other piece" not in html
+
+
+def test_add_form_defaults_the_author_to_the_current_user(editor_client, editor):
+    """The add form preselects the signed-in user as author."""
+    response = editor_client.get(reverse("admin:articles_article_add"))
+    assert response.status_code == 200
+    assert response.context["adminform"].form.initial["author"] == editor.pk
+
+
+def test_adding_an_article_through_the_admin(editor_client, editor, health):
+    """Posting the add form creates the article with rendered HTML and parsed tags."""
+    response = editor_client.post(
+        reverse("admin:articles_article_add"), article_form(health, author=editor.pk)
+    )
+    assert response.status_code == 302, response.context["adminform"].form.errors
+
+    article = Article.objects.get(slug="understanding-blood-pressure")
+    assert article.author == editor
+    assert article.category == health
+    assert '<h2 id="the-numbers">The numbers</h2>' in article.body_html
+    assert sorted(article.tags.names()) == ["blood pressure", "heart health"]
+    assert article.view_count == 0
+
+
+def test_editing_in_the_admin_keeps_the_view_count(editor_client, editor, health):
+    """Saving the change form neither resets nor sets the view count."""
+    article = ArticleFactory(category=health, slug="understanding-blood-pressure", author=editor)
+    Article.objects.filter(pk=article.pk).update(view_count=500)
+
+    response = editor_client.post(
+        reverse("admin:articles_article_change", args=[article.pk]),
+        article_form(health, author=editor.pk, title="New title", view_count="0"),
+    )
+
+    assert response.status_code == 302
+    article.refresh_from_db()
+    assert (article.title, article.view_count) == ("New title", 500)
+
+
+def test_cover_image_without_alt_text_is_refused(editor_client, editor, health):
+    """Uploading a cover with no alt text shows an error on the alt field."""
+    buffer = BytesIO()
+    Image.new("RGB", (20, 10), "teal").save(buffer, "PNG")
+    upload = SimpleUploadedFile("cover.png", buffer.getvalue(), content_type="image/png")
+
+    response = editor_client.post(
+        reverse("admin:articles_article_add"),
+        article_form(health, author=editor.pk, cover_image=upload),
+    )
+
+    assert response.status_code == 200
+    assert "cover_alt" in response.context["adminform"].form.errors
+    assert not Article.objects.exists()
+
+
+def test_view_on_site_only_for_public_articles(editor_client, editor, health):
+    """The change form links to the live page only when readers can see it."""
+    live = ArticleFactory(category=health, author=editor)
+    draft = ArticleFactory(category=health, author=editor, status=Article.Status.DRAFT)
+    future = ArticleFactory(
+        category=health, author=editor, published_at=timezone.now() + dt.timedelta(days=2)
+    )
+
+    def change_page(article):
+        url = reverse("admin:articles_article_change", args=[article.pk])
+        return editor_client.get(url).content.decode()
+
+    assert "View on site" in change_page(live)
+    assert "View on site" not in change_page(draft)
+    assert "View on site" not in change_page(future)
+
+
+def test_category_admin_refuses_a_reserved_slug(editor_client):
+    """Adding a category with a route's slug shows a clear error."""
+    response = editor_client.post(
+        reverse("admin:articles_category_add"),
+        {"name": "Search", "slug": "search", "description": "", "position": 0},
+    )
+    assert response.status_code == 200
+    assert "used by the site itself" in response.content.decode()
+    assert not Category.objects.exists()
+
+
+def test_category_admin_refuses_a_parent_cycle(editor_client, health, mental_health):
+    """Setting Health's parent to its own sub-category is refused."""
+    response = editor_client.post(
+        reverse("admin:articles_category_change", args=[health.pk]),
+        {"name": "Health", "slug": "health", "parent": mental_health.pk, "position": 1},
+    )
+    assert response.status_code == 200
+    assert "cannot sit under itself" in response.content.decode()
+    health.refresh_from_db()
+    assert health.parent is None
+
+
+def test_category_changelist_is_ordered_by_position(editor_client):
+    """Categories list in navigation order in the admin."""
+    CategoryFactory(name="Zinc corner", slug="zinc", position=1)
+    CategoryFactory(name="Apple corner", slug="apple", position=2)
+    html = editor_client.get(reverse("admin:articles_category_changelist")).content.decode()
+    assert html.index("Zinc corner") < html.index("Apple corner")
+
+
+def test_anonymous_users_are_sent_to_the_admin_login(client, db):
+    """The admin asks anonymous visitors to sign in."""
+    response = client.get(reverse("admin:articles_article_changelist"))
+    assert response.status_code == 302
+    assert "/admin/login/" in response["Location"]

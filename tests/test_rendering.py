@@ -1,0 +1,52 @@
+from articles.rendering import render_markdown
+
+
+def test_sections_get_stable_heading_ids():
+    """H2 and H3 headings get ids derived from their text, unique within the body."""
+    html = render_markdown(
+        "## Why Sleep Matters\n\ntext\n\n### Your body clock\n\n## Why Sleep Matters\n"
+    )
+    assert '<h2 id="why-sleep-matters">Why Sleep Matters</h2>' in html
+    assert '<h3 id="your-body-clock">Your body clock</h3>' in html
+    assert '<h2 id="why-sleep-matters_1">' in html
+
+
+def test_top_level_heading_becomes_a_section_heading():
+    """A "# Heading" in the body renders as an H2, keeping the title the only H1."""
+    html = render_markdown("# Introduction\n\nText.")
+    assert "<h1" not in html
+    assert '<h2 id="introduction">Introduction</h2>' in html
+
+
+def test_script_and_event_handlers_are_stripped():
+    """Raw script tags and event handler attributes never reach the output."""
+    html = render_markdown('Hello <script>alert(1)</script>\n\n<p onclick="x()">hi</p>')
+    assert "<script" not in html
+    assert "alert(1)" not in html
+    assert "onclick" not in html
+
+
+def test_only_safe_link_schemes_survive():
+    """javascript: links lose their href; http(s) links keep it with rel=noopener."""
+    html = render_markdown("[bad](javascript:alert(1)) and [good](https://www.nhs.uk/)")
+    assert "javascript:" not in html
+    assert 'href="https://www.nhs.uk/"' in html
+    assert 'rel="noopener noreferrer"' in html
+
+
+def test_images_only_from_site_media():
+    """Images pointing outside the site's media lose their source."""
+    html = render_markdown(
+        "![chart](/media/covers/chart.png) ![tracker](https://evil.example/p.gif)"
+    )
+    assert 'src="/media/covers/chart.png"' in html
+    assert "evil.example" not in html
+
+
+def test_lists_tables_and_emphasis_are_kept():
+    """Ordinary Markdown formatting renders to the allowed tags."""
+    html = render_markdown("- **one**\n- *two*\n\n| a | b |\n|---|---|\n| 1 | 2 |\n")
+    assert "<strong>one</strong>" in html
+    assert "<em>two</em>" in html
+    assert "<table>" in html
+    assert "<td>1</td>" in html
