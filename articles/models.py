@@ -3,6 +3,7 @@ from pathlib import PurePosixPath
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
+from django.core.validators import MaxLengthValidator
 from django.db import models
 from django.db.models import F, Q
 from django.urls import reverse
@@ -178,6 +179,7 @@ class Article(models.Model):
     excerpt = models.TextField(
         _("excerpt"),
         max_length=300,
+        validators=[MaxLengthValidator(300)],
         blank=True,
         help_text=_("Plain text, one or two sentences. Shown in lists and to search engines."),
     )

@@ -92,7 +92,12 @@ def import_article_file(path: Path, *, update_existing: bool = True) -> ImportRe
     except UnicodeDecodeError as error:
         raise ArticleImportError("file", f"not UTF-8 text ({error.reason})") from error
     except yaml.YAMLError as error:
-        raise ArticleImportError("front matter", f"invalid YAML: {error}") from error
+        # One line, so the command's report stays one line per file.
+        problem = " ".join(str(error).split())
+        raise ArticleImportError("front matter", f"invalid YAML: {problem}") from error
+    except ValueError as error:
+        # PyYAML raises a bare ValueError for an unquoted impossible date (2026-02-30).
+        raise ArticleImportError("front matter", f"invalid value: {error}") from error
     return import_article(post.metadata, post.content, update_existing=update_existing)
 
 
@@ -164,7 +169,10 @@ def _datetime(metadata: dict, key: str) -> dt.datetime:
     if value is None:
         return timezone.now()
     if isinstance(value, str):
-        parsed = parse_datetime(value.strip()) or parse_date(value.strip())
+        try:
+            parsed = parse_datetime(value.strip()) or parse_date(value.strip())
+        except ValueError:  # well formed but impossible, such as 2026-02-30
+            parsed = None
         if parsed is None:
             raise ArticleImportError(key, f"{value!r} is not a date (use YYYY-MM-DD or ISO 8601)")
         value = parsed
@@ -179,7 +187,7 @@ def _views(metadata: dict) -> int | None:
     value = metadata.get("views")
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**63:
         raise ArticleImportError("views", f"expected a whole number of 0 or more, got {value!r}")
     return value
 
@@ -222,7 +230,9 @@ def _author(metadata: dict):
     if not username:
         raise ArticleImportError("author", "required: the username of the article's author")
     try:
-        user_model.username_validator(username)
+        # The field's validators check the length as well, which PostgreSQL would
+        # otherwise enforce with an error and SQLite would silently ignore.
+        user_model._meta.get_field(user_model.USERNAME_FIELD).run_validators(username)
     except ValidationError as error:
         raise ArticleImportError("author", f"{username!r} is not a valid username") from error
     user, created = user_model.objects.get_or_create(

@@ -16,7 +16,11 @@ def markdown_files(paths: list[str]) -> list[Path]:
             files.append(path)
         else:
             raise CommandError(f"{raw}: no such file or folder")
-    return files
+    # A file named on its own and again inside a folder is imported once.
+    unique = {}
+    for path in files:
+        unique.setdefault(path.resolve(), path)
+    return list(unique.values())
 
 
 class Command(BaseCommand):
