@@ -1,4 +1,6 @@
+from django import forms
 from django.contrib import admin
+from django.db import models
 from django.utils.translation import gettext_lazy as _
 
 from articles.models import Article, Category
@@ -32,6 +34,17 @@ class ArticleAdmin(admin.ModelAdmin):
     prepopulated_fields = {"slug": ["title"]}
     autocomplete_fields = ["category", "author"]
     readonly_fields = ["view_count", "created_at", "updated_at"]
+    formfield_overrides = {
+        models.TextField: {"widget": forms.Textarea(attrs={"rows": 4, "cols": 80})},
+    }
+
+    def formfield_for_dbfield(self, db_field, request, **kwargs):
+        if db_field.name == "body":
+            kwargs["widget"] = forms.Textarea(
+                attrs={"rows": 28, "cols": 80, "class": "vLargeTextField"}
+            )
+        return super().formfield_for_dbfield(db_field, request, **kwargs)
+
     fieldsets = [
         (None, {"fields": ["title", "slug", "category", "excerpt", "body", "tags"]}),
         (_("Publishing"), {"fields": ["status", "published_at", "author"]}),
@@ -55,3 +68,8 @@ class ArticleAdmin(admin.ModelAdmin):
         if Article.objects.published().filter(pk=obj.pk).exists():
             return obj.get_absolute_url()
         return None
+
+
+admin.site.site_header = _("HealthHub administration")
+admin.site.site_title = _("HealthHub admin")
+admin.site.index_title = _("Content")
