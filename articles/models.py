@@ -1,3 +1,4 @@
+import difflib
 import uuid
 from pathlib import PurePosixPath
 
@@ -11,7 +12,8 @@ from django.utils import timezone
 from django.utils.translation import gettext_lazy as _
 from taggit.managers import TaggableManager
 
-from articles.rendering import render_markdown
+from articles.images import sync_renditions
+from articles.rendering import render_body
 
 # First path segments the site itself uses; a category slug equal to one of
 # them would shadow that route (or be shadowed by it).
@@ -41,6 +43,23 @@ RESERVED_SLUGS = frozenset(
         "tags",
     }
 )
+
+
+# /<category>/feed/ is the category's feed, so no article may take that slug.
+RESERVED_ARTICLE_SLUGS = frozenset({"feed", "page"})
+
+# An edit that changes at least this share of a published body's words earns
+# an "Updated" date; fixing a typo does not.
+SUBSTANTIAL_CHANGE = 0.2
+
+
+def validate_article_slug(value: str) -> None:
+    if value.lower() in RESERVED_ARTICLE_SLUGS:
+        raise ValidationError(
+            _("“%(slug)s” is used by the site itself. Choose another slug."),
+            code="reserved",
+            params={"slug": value},
+        )
 
 
 def validate_category_slug(value: str) -> None:
@@ -162,7 +181,11 @@ class Article(models.Model):
         _("slug"),
         max_length=200,
         unique=True,
-        help_text=_("The article's address under its category. Filled in from the title."),
+        validators=[validate_article_slug],
+        help_text=_(
+            "The article's address under its category. Filled in from the title. "
+            "Changing it later is safe: the old address redirects."
+        ),
     )
     category = models.ForeignKey(
         Category,
@@ -191,6 +214,11 @@ class Article(models.Model):
         ),
     )
     body_html = models.TextField(_("body HTML"), editable=False, default="")
+    toc = models.JSONField(_("table of contents"), editable=False, default=list)
+    word_count = models.PositiveIntegerField(_("words"), editable=False, default=0)
+    reading_minutes = models.PositiveSmallIntegerField(
+        _("reading time (minutes)"), editable=False, default=1
+    )
     cover_image = models.ImageField(_("cover image"), upload_to=cover_upload_to, blank=True)
     cover_alt = models.CharField(
         _("cover image alt text"),
@@ -199,6 +227,9 @@ class Article(models.Model):
         help_text=_(
             "Describe the image for readers who cannot see it. Required with a cover image."
         ),
+    )
+    cover_renditions = models.JSONField(
+        _("cover renditions"), editable=False, default=dict, blank=True
     )
     tags = TaggableManager(
         verbose_name=_("tags"),
@@ -219,6 +250,13 @@ class Article(models.Model):
     )
     created_at = models.DateTimeField(_("created"), auto_now_add=True)
     updated_at = models.DateTimeField(_("updated"), auto_now=True)
+    content_updated_at = models.DateTimeField(
+        _("substantially updated"),
+        null=True,
+        blank=True,
+        editable=False,
+        help_text=_("Set when a published article's text changes substantially."),
+    )
     view_count = models.PositiveBigIntegerField(_("views"), default=0, editable=False)
 
     objects = ArticleQuerySet.as_manager()
@@ -251,10 +289,24 @@ class Article(models.Model):
     def __str__(self):
         return self.title
 
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        instance = super().from_db(db, field_names, values)
+        instance._remember_saved_state()
+        return instance
+
     def save(self, *args, **kwargs):
+        now = timezone.now()
         if self.status == self.Status.PUBLISHED and self.published_at is None:
-            self.published_at = timezone.now()
-        self.body_html = render_markdown(self.body)
+            self.published_at = now
+        rendered = render_body(self.body)
+        self.body_html = rendered.html
+        self.toc = rendered.toc
+        self.word_count = rendered.word_count
+        self.reading_minutes = rendered.reading_minutes
+        saved = getattr(self, "_saved_state", None)
+        if saved and self._is_substantial_edit(saved["body"], now):
+            self.content_updated_at = now
         if not self._state.adding and kwargs.get("update_fields") is None:
             # The counter only ever moves through atomic UPDATEs; writing the
             # value loaded with the form would undo views counted meanwhile.
@@ -267,6 +319,11 @@ class Article(models.Model):
                 and field.attname not in deferred
             ]
         super().save(*args, **kwargs)
+        if not saved or saved["slug"] != self.slug:
+            ArticleSlug.objects.update_or_create(slug=self.slug, defaults={"article": self})
+        if not saved or saved["cover_image"] != (self.cover_image.name or ""):
+            sync_renditions(self)
+        self._remember_saved_state()
 
     def get_absolute_url(self):
         return reverse(
@@ -274,9 +331,111 @@ class Article(models.Model):
             kwargs={"category_slug": self.category.slug, "slug": self.slug},
         )
 
+    def get_author_url(self):
+        return reverse("articles:author", kwargs={"username": self.author.get_username()})
+
+    def _remember_saved_state(self):
+        # Read the instance dict, not the attributes, so deferred fields stay
+        # unloaded; a file field holds a plain name until it is first accessed.
+        loaded = self.__dict__
+        cover = loaded.get("cover_image")
+        self._saved_state = {
+            "slug": loaded.get("slug"),
+            "body": loaded.get("body"),
+            "cover_image": getattr(cover, "name", cover) or "",
+        }
+
+    def _is_substantial_edit(self, old_body, now) -> bool:
+        if old_body is None or old_body == self.body:
+            return False
+        if self.published_at is None or self.published_at > now:
+            return False
+        matcher = difflib.SequenceMatcher(a=old_body.split(), b=self.body.split(), autojunk=False)
+        return 1 - matcher.ratio() >= SUBSTANTIAL_CHANGE
+
     def clean(self):
         super().clean()
         if self.cover_image and not self.cover_alt.strip():
             raise ValidationError(
                 {"cover_alt": _("Describe the cover image for readers who cannot see it.")}
             )
+
+
+class ArticleSlug(models.Model):
+    """Every slug an article has had, so old links keep working.
+
+    A row whose article is gone (deleted) makes its address answer 410 Gone.
+    """
+
+    slug = models.SlugField(_("slug"), max_length=200, unique=True)
+    article = models.ForeignKey(
+        Article,
+        verbose_name=_("article"),
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="slug_history",
+    )
+    created_at = models.DateTimeField(_("created"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("article address")
+        verbose_name_plural = _("article addresses")
+
+    def __str__(self):
+        return self.slug
+
+
+class DailyViews(models.Model):
+    """Views of one article on one day (UTC), for "most read this week"."""
+
+    article = models.ForeignKey(
+        Article, verbose_name=_("article"), on_delete=models.CASCADE, related_name="daily_views"
+    )
+    date = models.DateField(_("date"))
+    views = models.PositiveBigIntegerField(_("views"), default=0)
+
+    class Meta:
+        verbose_name = _("daily views")
+        verbose_name_plural = _("daily views")
+        constraints = [
+            models.UniqueConstraint(fields=["article", "date"], name="daily_views_article_date"),
+        ]
+        indexes = [models.Index(fields=["date", "article"], name="daily_views_date_idx")]
+
+    def __str__(self):
+        return f"{self.article_id} on {self.date}: {self.views}"
+
+
+def author_photo_upload_to(instance, filename):
+    """Store author photos under a fresh random name."""
+    suffix = PurePosixPath(filename).suffix.lower()[:10]
+    return f"authors/{uuid.uuid4().hex}{suffix}"
+
+
+class AuthorProfile(models.Model):
+    user = models.OneToOneField(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("user"),
+        on_delete=models.CASCADE,
+        related_name="author_profile",
+    )
+    bio = models.TextField(
+        _("bio"), blank=True, max_length=600, help_text=_("Two or three plain-text sentences.")
+    )
+    credentials = models.CharField(
+        _("credentials"),
+        max_length=120,
+        blank=True,
+        help_text=_("For example: “RN, MSc Public Health”."),
+    )
+    photo = models.ImageField(_("photo"), upload_to=author_photo_upload_to, blank=True)
+
+    class Meta:
+        verbose_name = _("author profile")
+        verbose_name_plural = _("author profiles")
+
+    def __str__(self):
+        return str(self.user)
+
+    def get_absolute_url(self):
+        return reverse("articles:author", kwargs={"username": self.user.get_username()})
