@@ -289,12 +289,6 @@ class Article(models.Model):
     def __str__(self):
         return self.title
 
-    @classmethod
-    def from_db(cls, db, field_names, values):
-        instance = super().from_db(db, field_names, values)
-        instance._remember_saved_state()
-        return instance
-
     def save(self, *args, **kwargs):
         now = timezone.now()
         if self.status == self.Status.PUBLISHED and self.published_at is None:
@@ -330,6 +324,12 @@ class Article(models.Model):
             "articles:article",
             kwargs={"category_slug": self.category.slug, "slug": self.slug},
         )
+
+    @classmethod
+    def from_db(cls, db, field_names, values):
+        instance = super().from_db(db, field_names, values)
+        instance._remember_saved_state()
+        return instance
 
     def get_author_url(self):
         return reverse("articles:author", kwargs={"username": self.author.get_username()})
