@@ -1,9 +1,12 @@
 from django import forms
 from django.contrib import admin
+from django.core.exceptions import ValidationError
+from django.core.files.uploadedfile import UploadedFile
 from django.db import models
 from django.utils.translation import gettext_lazy as _
 
-from articles.models import Article, Category
+from articles.images import validate_image_upload
+from articles.models import Article, AuthorProfile, Category
 
 
 @admin.register(Category)
@@ -17,8 +20,54 @@ class CategoryAdmin(admin.ModelAdmin):
     autocomplete_fields = ["parent"]
 
 
+class ImageUploadFormMixin:
+    """Check uploaded images by decoding them, before anything is stored."""
+
+    image_fields = ()
+
+    def clean(self):
+        cleaned = super().clean()
+        for name in self.image_fields:
+            upload = cleaned.get(name)
+            if isinstance(upload, UploadedFile):
+                try:
+                    validate_image_upload(upload)
+                except ValidationError as error:
+                    self.add_error(name, error)
+        return cleaned
+
+
+class ArticleAdminForm(ImageUploadFormMixin, forms.ModelForm):
+    image_fields = ("cover_image",)
+
+    class Meta:
+        model = Article
+        fields = [
+            "title",
+            "slug",
+            "category",
+            "excerpt",
+            "body",
+            "tags",
+            "status",
+            "published_at",
+            "author",
+            "cover_image",
+            "cover_alt",
+        ]
+
+
+class AuthorProfileAdminForm(ImageUploadFormMixin, forms.ModelForm):
+    image_fields = ("photo",)
+
+    class Meta:
+        model = AuthorProfile
+        fields = ["user", "credentials", "bio", "photo"]
+
+
 @admin.register(Article)
 class ArticleAdmin(admin.ModelAdmin):
+    form = ArticleAdminForm
     list_display = [
         "title",
         "category",
@@ -68,6 +117,15 @@ class ArticleAdmin(admin.ModelAdmin):
         if Article.objects.published().filter(pk=obj.pk).exists():
             return obj.get_absolute_url()
         return None
+
+
+@admin.register(AuthorProfile)
+class AuthorProfileAdmin(admin.ModelAdmin):
+    form = AuthorProfileAdminForm
+    list_display = ["user", "credentials"]
+    list_select_related = ["user"]
+    search_fields = ["user__username", "user__first_name", "user__last_name", "credentials"]
+    autocomplete_fields = ["user"]
 
 
 admin.site.site_header = _("HealthHub administration")

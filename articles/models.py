@@ -302,14 +302,15 @@ class Article(models.Model):
         if saved and self._is_substantial_edit(saved["body"], now):
             self.content_updated_at = now
         if not self._state.adding and kwargs.get("update_fields") is None:
-            # The counter only ever moves through atomic UPDATEs; writing the
-            # value loaded with the form would undo views counted meanwhile.
+            # The counter only ever moves through atomic UPDATEs, and the
+            # renditions only through sync_renditions(); writing the values
+            # loaded with the form would undo changes made meanwhile.
             deferred = self.get_deferred_fields()
             kwargs["update_fields"] = [
                 field.name
                 for field in self._meta.concrete_fields
                 if not field.primary_key
-                and field.name != "view_count"
+                and field.name not in {"view_count", "cover_renditions"}
                 and field.attname not in deferred
             ]
         super().save(*args, **kwargs)

@@ -1,21 +1,44 @@
-"""Reads that take more than one queryset call."""
+"""Reads that take more than one queryset call, and the cached fragments."""
 
+import datetime as dt
+import time
+
+from django.core.cache import cache
+from django.db.models import Case, Count, IntegerField, Q, QuerySet, Sum, Value, When
 from django.http import HttpRequest
+from django.utils import timezone
 
-from articles.models import Category
+from articles.models import Article, Category
 
+CONTENT_VERSION_KEY = "healthhub:content-version"
+# Cached lists are rebuilt at least this often, so a scheduled article shows
+# up within a minute of its time even though nothing was saved.
+FRAGMENT_TIMEOUT = 60
 _REQUEST_CACHE_ATTR = "_healthhub_categories"
 
 
+def content_version() -> int:
+    """Return the site-wide content version that keys every cached fragment."""
+    version = cache.get(CONTENT_VERSION_KEY)
+    if version is None:
+        version = int(time.time())
+        cache.add(CONTENT_VERSION_KEY, version, timeout=None)
+    return version
+
+
 def get_categories(request: HttpRequest | None = None) -> list[Category]:
-    """Return every category in navigation order, loaded once per request.
+    """Return every category in navigation order, once per request.
 
     The navigation, the breadcrumbs and the category pages all read from this
-    one list, so a page pays a single query for all of them.
+    one list, which is cached until content changes.
     """
     if request is not None and hasattr(request, _REQUEST_CACHE_ATTR):
         return getattr(request, _REQUEST_CACHE_ATTR)
-    categories = list(Category.objects.all())
+    key = f"healthhub:categories:{content_version()}"
+    categories = cache.get(key)
+    if categories is None:
+        categories = list(Category.objects.all())
+        cache.set(key, categories, timeout=None)
     if request is not None:
         setattr(request, _REQUEST_CACHE_ATTR, categories)
     return categories
@@ -41,3 +64,50 @@ def descendant_ids(category: Category, categories: list[Category]) -> set[int]:
         ]
         ids.update(frontier)
     return ids
+
+
+def most_read_this_week(*, category_ids: set[int] | None = None, limit: int = 5) -> list[Article]:
+    """Return the published articles with the most views over the last 7 days."""
+    since = timezone.now().date() - dt.timedelta(days=6)
+    articles = Article.objects.published().for_listing()
+    if category_ids is not None:
+        articles = articles.filter(category_id__in=category_ids)
+    return list(
+        articles.filter(daily_views__date__gte=since)
+        .annotate(week_views=Sum("daily_views__views"))
+        .order_by("-week_views", "-published_at")[:limit]
+    )
+
+
+def related_articles(article: Article, *, limit: int = 4) -> list[Article]:
+    """Return published articles sharing the most tags with ``article``, then its category's.
+
+    One query, cached until content changes. ``article.tags`` should be
+    prefetched.
+    """
+    key = f"healthhub:related:{article.pk}:{content_version()}"
+    related = cache.get(key)
+    if related is None:
+        related = list(_related_query(article)[:limit])
+        cache.set(key, related, timeout=FRAGMENT_TIMEOUT)
+    return related
+
+
+def _related_query(article: Article) -> QuerySet[Article]:
+    tag_ids = [tag.pk for tag in article.tags.all()]
+    candidates = Article.objects.published().exclude(pk=article.pk).for_listing()
+    same_category = Case(
+        When(category_id=article.category_id, then=Value(1)),
+        default=Value(0),
+        output_field=IntegerField(),
+    )
+    if not tag_ids:
+        return candidates.filter(category_id=article.category_id).newest_first()
+    return (
+        candidates.annotate(
+            shared_tags=Count("tags", filter=Q(tags__in=tag_ids), distinct=True),
+            same_category=same_category,
+        )
+        .filter(Q(shared_tags__gt=0) | Q(category_id=article.category_id))
+        .order_by("-shared_tags", "-same_category", "-published_at", "-pk")
+    )

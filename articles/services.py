@@ -2,12 +2,14 @@
 
 import datetime as dt
 import re
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import frontmatter
 import yaml
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_slug
 from django.db import transaction
@@ -18,6 +20,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.text import slugify
 
 from articles.models import Article, Category
+from articles.selectors import CONTENT_VERSION_KEY
 
 # Crawlers, link unfurlers and previewers announce themselves; counting them
 # would inflate the public figure.
@@ -41,6 +44,9 @@ def is_countable_view(request: HttpRequest) -> bool:
 def record_view(article: Article, request: HttpRequest) -> bool:
     """Count one view of ``article`` in a single atomic UPDATE.
 
+    The same statement also tallies the view into today's DailyViews row:
+    a database trigger (migration 0002) upserts it, so the all-time count
+    and the daily tally move together and concurrent views are never lost.
     The in-memory count is bumped too, so the page shows the view it is
     serving. Return whether the view was counted.
     """
@@ -49,6 +55,14 @@ def record_view(article: Article, request: HttpRequest) -> bool:
     Article.objects.filter(pk=article.pk).update(view_count=F("view_count") + 1)
     article.view_count += 1
     return True
+
+
+def bump_content_version() -> None:
+    """Invalidate every cached fragment that depends on published content."""
+    try:
+        cache.incr(CONTENT_VERSION_KEY)
+    except ValueError:
+        cache.set(CONTENT_VERSION_KEY, int(time.time()), timeout=None)
 
 
 # Import ------------------------------------------------------------------

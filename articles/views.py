@@ -1,14 +1,54 @@
 from django.conf import settings
-from django.http import Http404
+from django.contrib.auth import get_user_model
+from django.core.files.storage import default_storage
+from django.http import Http404, HttpResponseGone
 from django.shortcuts import get_object_or_404, redirect
+from django.template.loader import render_to_string
 from django.views.generic import DetailView, ListView, TemplateView
 from taggit.models import Tag
 
-from articles import selectors, services
-from articles.models import Article
+from articles import search, selectors, services, structured_data
+from articles.models import Article, ArticleSlug
 
 
-class PublishedArticlesMixin:
+def social_image_url(request, renditions):
+    social = (renditions or {}).get("social")
+    return request.build_absolute_uri(default_storage.url(social["name"])) if social else None
+
+
+class SeoMixin:
+    """Give every page its title, description, canonical URL and structured data."""
+
+    seo_title = ""
+    seo_description = ""
+    noindex = False
+
+    def get_seo(self):
+        return {
+            "title": self.seo_title,
+            "description": self.seo_description,
+            "canonical": self.get_canonical_url(),
+            "noindex": self.noindex,
+            "image": None,
+            "type": "website",
+        }
+
+    def get_canonical_url(self):
+        page = getattr(self, "canonical_page", 1)
+        suffix = f"?page={page}" if page > 1 else ""
+        return self.request.build_absolute_uri(self.request.path) + suffix
+
+    def get_structured_data(self):
+        return []
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        context["seo"] = self.get_seo()
+        context["structured_data"] = self.get_structured_data()
+        return context
+
+
+class PublishedArticlesMixin(SeoMixin):
     """Own the public queryset and the pagination of every article list."""
 
     paginate_by = settings.HEALTHHUB_PAGE_SIZE
@@ -17,17 +57,51 @@ class PublishedArticlesMixin:
     def get_queryset(self):
         return Article.objects.published().for_listing().newest_first()
 
+    def paginate_queryset(self, queryset, page_size):
+        paginated = super().paginate_queryset(queryset, page_size)
+        self.canonical_page = paginated[1].number
+        return paginated
 
-class HomeView(TemplateView):
+    def get_breadcrumbs(self):
+        return []
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(**kwargs)
+        page = context["page_obj"]
+        context["page_range"] = page.paginator.get_elided_page_range(
+            page.number, on_each_side=2, on_ends=1
+        )
+        return context
+
+    def get_structured_data(self):
+        crumbs = self.get_breadcrumbs()
+        if not crumbs:
+            return []
+        return [structured_data.breadcrumb_list(self.request, crumbs)]
+
+
+class HomeView(SeoMixin, TemplateView):
     template_name = "articles/home.html"
     latest_count = 10
     most_read_count = 5
+    seo_description = (
+        "Clear, carefully written articles on health, nutrition, fitness, sleep and mental health."
+    )
+
+    def get_seo(self):
+        return {**super().get_seo(), "title": settings.HEALTHHUB_SITE_NAME}
+
+    def get_structured_data(self):
+        return [
+            structured_data.website(self.request),
+            structured_data.organization(self.request),
+        ]
 
     def get_context_data(self, **kwargs):
         published = Article.objects.published().for_listing()
         return super().get_context_data(
             latest=published.newest_first()[: self.latest_count],
-            most_read=published.most_read()[: self.most_read_count],
+            most_read=selectors.most_read_this_week(limit=self.most_read_count),
             **kwargs,
         )
 
@@ -48,12 +122,23 @@ class CategoryView(PublishedArticlesMixin, ListView):
     def get_queryset(self):
         return super().get_queryset().filter(category_id__in=self.category_ids)
 
+    def get_seo(self):
+        return {
+            **super().get_seo(),
+            "title": self.category.name,
+            "description": self.category.description,
+        }
+
+    def get_breadcrumbs(self):
+        return [(c.name, c.get_absolute_url()) for c in self.lineage]
+
     def get_context_data(self, **kwargs):
         return super().get_context_data(
             category=self.category,
             lineage=self.lineage,
             current_category_slug=self.lineage[0].slug,
             subcategories=self.subcategories,
+            most_read=selectors.most_read_this_week(category_ids=self.category_ids),
             **kwargs,
         )
 
@@ -68,31 +153,161 @@ class TagView(PublishedArticlesMixin, ListView):
     def get_queryset(self):
         return super().get_queryset().filter(tags=self.tag)
 
+    def get_seo(self):
+        return {
+            **super().get_seo(),
+            "title": f"Articles tagged “{self.tag.name}”",
+            "description": f"HealthHub articles about {self.tag.name}.",
+        }
+
+    def get_breadcrumbs(self):
+        return [(f"Tag: {self.tag.name}", self.request.path)]
+
     def get_context_data(self, **kwargs):
         return super().get_context_data(tag=self.tag, **kwargs)
 
 
-class ArticleView(DetailView):
+class AuthorView(PublishedArticlesMixin, ListView):
+    template_name = "articles/author_detail.html"
+
+    def get(self, request, *args, **kwargs):
+        user_model = get_user_model()
+        self.author = get_object_or_404(
+            user_model.objects.select_related("author_profile"),
+            **{user_model.USERNAME_FIELD: kwargs["username"]},
+        )
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self):
+        return super().get_queryset().filter(author=self.author)
+
+    def paginate_queryset(self, queryset, page_size):
+        paginated = super().paginate_queryset(queryset, page_size)
+        # Only people with published work have a public page.
+        if paginated[0].count == 0:
+            raise Http404("No published articles by this author.")
+        return paginated
+
+    def get_seo(self):
+        profile = getattr(self.author, "author_profile", None)
+        return {
+            **super().get_seo(),
+            "title": self.author_name,
+            "description": (profile.bio if profile else "") or f"Articles by {self.author_name}.",
+            "type": "profile",
+        }
+
+    @property
+    def author_name(self):
+        return self.author.get_full_name() or self.author.get_username()
+
+    def get_breadcrumbs(self):
+        return [(self.author_name, self.request.path)]
+
+    def get_structured_data(self):
+        return [
+            *super().get_structured_data(),
+            structured_data.person(self.request, self.author),
+        ]
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(
+            author=self.author,
+            author_name=self.author_name,
+            profile=getattr(self.author, "author_profile", None),
+            **kwargs,
+        )
+
+
+class SearchView(PublishedArticlesMixin, ListView):
+    template_name = "articles/search.html"
+    noindex = True
+
+    def get(self, request, *args, **kwargs):
+        self.query = search.normalize_query(request.GET.get("q", ""))
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self):
+        if not self.query:
+            return Article.objects.none()
+        return search.search_articles(self.query)
+
+    def get_seo(self):
+        title = f"Search results for “{self.query}”" if self.query else "Search"
+        return {**super().get_seo(), "title": title}
+
+    def get_canonical_url(self):
+        return self.request.build_absolute_uri(self.request.path)
+
+    def get_context_data(self, **kwargs):
+        context = super().get_context_data(query=self.query, **kwargs)
+        context["result_count"] = context["paginator"].count if self.query else 0
+        return context
+
+
+class ArticleView(SeoMixin, DetailView):
     template_name = "articles/article_detail.html"
     context_object_name = "article"
 
     def get_queryset(self):
         return (
             Article.objects.published()
-            .select_related("category", "author")
+            .select_related("category", "author__author_profile")
             .prefetch_related("tags")
         )
 
     def get(self, request, *args, **kwargs):
-        self.object = self.get_object()
+        try:
+            self.object = self.get_object()
+        except Http404:
+            return self.follow_old_address(kwargs["slug"])
         if self.object.category.slug != kwargs["category_slug"]:
             return redirect(self.object, permanent=True)
         services.record_view(self.object, request)
         return self.render_to_response(self.get_context_data(object=self.object))
 
+    def follow_old_address(self, slug):
+        """Redirect an article's former address, or say it is gone for good."""
+        former = ArticleSlug.objects.filter(slug=slug).only("article_id").first()
+        if former is None:
+            raise Http404("No such article.")
+        if former.article_id is None:
+            return HttpResponseGone(self.render_gone(), content_type="text/html; charset=utf-8")
+        article = self.get_queryset().filter(pk=former.article_id).first()
+        if article is None:
+            raise Http404("No such article.")
+        return redirect(article, permanent=True)
+
+    def render_gone(self):
+        return render_to_string("410.html", request=self.request)
+
+    def get_seo(self):
+        article = self.object
+        renditions = article.cover_renditions or {}
+        return {
+            **super().get_seo(),
+            "title": article.title,
+            "description": article.excerpt,
+            "type": "article",
+            "image": social_image_url(self.request, renditions),
+        }
+
     def get_context_data(self, **kwargs):
         categories = selectors.get_categories(self.request)
-        lineage = selectors.category_lineage(self.object.category, categories)
-        return super().get_context_data(
-            lineage=lineage, current_category_slug=lineage[0].slug, **kwargs
+        self.lineage = selectors.category_lineage(self.object.category, categories)
+        context = super().get_context_data(
+            lineage=self.lineage,
+            current_category_slug=self.lineage[0].slug,
+            category=self.object.category,
+            related=selectors.related_articles(self.object),
+            **kwargs,
         )
+        return context
+
+    def get_structured_data(self):
+        crumbs = [(c.name, c.get_absolute_url()) for c in self.lineage]
+        crumbs.append((self.object.title, self.object.get_absolute_url()))
+        return [
+            structured_data.article(self.request, self.object, self.lineage),
+            structured_data.breadcrumb_list(self.request, crumbs),
+        ]

@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "whitenoise.runserver_nostatic",
     "django.contrib.staticfiles",
     "django.contrib.humanize",
+    "django.contrib.sitemaps",
     "taggit",
     "articles",
 ]
@@ -159,3 +160,7 @@ LOGGING = {
 HEALTHHUB_SITE_NAME = os.environ.get("HEALTHHUB_SITE_NAME", "HealthHub")
 HEALTHHUB_PAGE_SIZE = 12
 HEALTHHUB_SERVE_MEDIA = env_bool("DJANGO_SERVE_MEDIA", default=False)
+HEALTHHUB_MAX_UPLOAD_MB = int(os.environ.get("HEALTHHUB_MAX_UPLOAD_MB", "10"))
+# Articles under these categories (or their sub-categories) are marked up as
+# MedicalWebPage for search engines.
+HEALTHHUB_MEDICAL_CATEGORIES = env_list("HEALTHHUB_MEDICAL_CATEGORIES", "health")

@@ -15,10 +15,13 @@ STORAGES = {
 }
 MEDIA_ROOT = BASE_DIR / "var" / "test-media"
 
-# A file, not the in-memory default, so that the concurrency tests run the
-# same WAL and locking code paths as production.
+# One test database per run, so that two runs side by side never share one.
+# On SQLite it is a file, not the in-memory default, so that the concurrency
+# tests run the same WAL and locking code paths as production.
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
-    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / "test.sqlite3")}
+    DATABASES["default"]["TEST"] = {"NAME": str(BASE_DIR / "var" / f"test-{os.getpid()}.sqlite3")}
+else:
+    DATABASES["default"]["TEST"] = {"NAME": f"test_{DATABASES['default']['NAME']}_{os.getpid()}"}
 
 # whitenoise warns at start-up when the collected-static folder is missing;
 # tests serve from the finders instead.

@@ -176,3 +176,49 @@ def test_anonymous_users_are_sent_to_the_admin_login(client, db):
     response = client.get(reverse("admin:articles_article_changelist"))
     assert response.status_code == 302
     assert "/admin/login/" in response["Location"]
+
+
+def test_fake_image_upload_is_refused_with_a_clear_message(
+    editor_client, editor, health, settings, tmp_path
+):
+    """An SVG renamed .png is refused on the form and nothing is written to disk."""
+    settings.MEDIA_ROOT = tmp_path
+    svg = b'<svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"></svg>'
+    upload = SimpleUploadedFile("cover.png", svg, content_type="image/png")
+
+    response = editor_client.post(
+        reverse("admin:articles_article_add"),
+        article_form(health, author=editor.pk, cover_image=upload, cover_alt="A chart"),
+    )
+
+    assert response.status_code == 200
+    assert "cover_image" in response.context["adminform"].form.errors
+    assert not Article.objects.exists()
+    assert not any(tmp_path.rglob("*.*"))
+
+
+def test_real_cover_upload_gets_renditions(editor_client, editor, health, settings, tmp_path):
+    """A real image uploaded in the admin is stored under a random name and shown responsively."""
+    settings.MEDIA_ROOT = tmp_path
+    buffer = BytesIO()
+    Image.new("RGB", (1000, 600), "teal").save(buffer, "JPEG")
+    upload = SimpleUploadedFile(
+        "../../etc/cover photo.jpg", buffer.getvalue(), content_type="image/jpeg"
+    )
+
+    response = editor_client.post(
+        reverse("admin:articles_article_add"),
+        article_form(health, author=editor.pk, cover_image=upload, cover_alt="Teal square"),
+    )
+
+    assert response.status_code == 302
+    article = Article.objects.get()
+    assert article.cover_image.name.startswith("covers/")
+    assert "cover photo" not in article.cover_image.name
+    assert [s["width"] for s in article.cover_renditions["sources"]] == [480, 960]
+    assert (tmp_path / article.cover_renditions["social"]["name"]).exists()
+
+    html = editor_client.get(article.get_absolute_url()).content.decode()
+    assert '<source type="image/webp" srcset="' in html
+    assert 'alt="Teal square"' in html
+    assert '<meta property="og:image" content="http://testserver/media/renditions/' in html

@@ -4,8 +4,9 @@ import pytest
 from django.db import connection
 from django.db.models import F
 from django.test import RequestFactory
+from django.utils import timezone
 
-from articles.models import Article
+from articles.models import Article, DailyViews
 from articles.services import record_view
 from tests.factories import ArticleFactory
 
@@ -147,5 +148,25 @@ def test_concurrent_views_are_all_counted():
     assert not errors
     assert not any(thread.is_alive() for thread in threads)
     assert stored_count(article) == threads_count * calls
+    # Concurrent first views of the day all land in the one daily row.
+    assert DailyViews.objects.get(article=article).views == threads_count * calls
     # Each instance counts its own views and never reads the others' back.
     assert seen_by_thread == [calls] * threads_count
+
+
+def test_a_counted_view_is_tallied_for_today(rf, health):
+    """Each counted view also adds one to the article's row for today."""
+    article = ArticleFactory(category=health)
+    for _ in range(3):
+        record_view(article, rf.get("/"))
+    record_view(article, rf.head("/"))
+
+    tally = DailyViews.objects.get(article=article)
+    assert (tally.date, tally.views) == (timezone.now().date(), 3)
+
+
+def test_setting_a_count_directly_is_not_tallied(health):
+    """Setting a view count (as an import does) leaves the daily tally alone."""
+    article = ArticleFactory(category=health)
+    Article.objects.filter(pk=article.pk).update(view_count=500)
+    assert not DailyViews.objects.exists()

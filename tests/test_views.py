@@ -4,7 +4,7 @@ import re
 import pytest
 from django.utils import timezone
 
-from articles.models import Article
+from articles.models import Article, DailyViews
 from tests.factories import ArticleFactory, CategoryFactory
 
 pytestmark = pytest.mark.django_db
@@ -28,16 +28,28 @@ def titles(html: str) -> list[str]:
 # Home -------------------------------------------------------------------
 
 
-def test_home_lists_newest_published_articles_and_most_read(client, health):
-    """The home page shows published articles newest first and the most read by views."""
+def test_home_lists_newest_published_articles_and_most_read_this_week(client, health):
+    """The home page shows published articles newest first and this week's most read."""
     now = timezone.now()
-    ArticleFactory(category=health, title="Old news", published_at=now - dt.timedelta(days=9))
-    ArticleFactory(category=health, title="Fresh news", published_at=now - dt.timedelta(days=1))
+    today = now.date()
+    old = ArticleFactory(category=health, title="Old news", published_at=now - dt.timedelta(days=9))
+    fresh = ArticleFactory(
+        category=health, title="Fresh news", published_at=now - dt.timedelta(days=1)
+    )
     popular = ArticleFactory(
         category=health, title="Popular piece", published_at=now - dt.timedelta(days=5)
     )
-    Article.objects.filter(pk=popular.pk).update(view_count=3343)
-    ArticleFactory(category=health, title="Secret draft", status=Article.Status.DRAFT)
+    draft = ArticleFactory(category=health, title="Secret draft", status=Article.Status.DRAFT)
+    DailyViews.objects.bulk_create(
+        [
+            DailyViews(article=popular, date=today, views=3000),
+            DailyViews(article=popular, date=today - dt.timedelta(days=6), views=343),
+            DailyViews(article=fresh, date=today, views=12),
+            # Outside the 7-day window, and a draft: neither counts.
+            DailyViews(article=old, date=today - dt.timedelta(days=7), views=99999),
+            DailyViews(article=draft, date=today, views=99999),
+        ]
+    )
 
     response = client.get("/")
     html = response.content.decode()
@@ -45,8 +57,10 @@ def test_home_lists_newest_published_articles_and_most_read(client, health):
     assert response.status_code == 200
     assert titles(html) == ["Fresh news", "Popular piece", "Old news"]
     most_read = html[html.index('id="most-read-heading"') :]
+    assert "Most read this week" in most_read
     assert most_read.index("Popular piece") < most_read.index("Fresh news")
-    assert "3,343 views" in most_read
+    assert "3,343 views this week" in most_read
+    assert "Old news" not in most_read
     assert "Secret draft" not in html
 
 
@@ -104,7 +118,19 @@ def test_category_is_paginated_twelve_per_page(client, health):
 
     assert len(titles(first)) == 12
     assert titles(second) == ["Day 12"]
-    assert "Page 2 of 2" in second
+    assert '<a href="/health/?page=2" aria-current="page"' in second
+    assert '<a class="pagination__step" rel="prev" href="/health/">' in second
+    assert '<link rel="canonical" href="http://testserver/health/?page=2">' in second
+    assert '<a class="pagination__step" rel="next" href="/health/?page=2">' in first
+
+
+def test_first_page_canonical_has_no_page_parameter(client, health):
+    """Page 1, asked for as ?page=1 or not, names the bare URL as canonical."""
+    ArticleFactory.create_batch(13, category=health)
+    for url in ("/health/", "/health/?page=1"):
+        html = client.get(url).content.decode()
+        assert '<link rel="canonical" href="http://testserver/health/">' in html
+    assert 'href="/health/" aria-current="page"' in html
 
 
 @pytest.mark.parametrize("page", ["abc", "0", "-1", "3", "99999", "1.5", "%00"])
@@ -207,14 +233,21 @@ def test_article_title_is_escaped(client, health):
 def test_article_query_budget_does_not_grow_with_tags(
     client, django_assert_max_num_queries, mental_health, tag_count
 ):
-    """The article page, view update included, runs four queries however many tags it has."""
-    ArticleFactory(
-        category=mental_health, slug="stress", tags=[f"tag {n}" for n in range(tag_count)]
-    )
+    """The article page runs a fixed number of queries, however many tags and related articles."""
+    tags = [f"tag {n}" for n in range(tag_count)]
+    ArticleFactory(category=mental_health, slug="stress", tags=tags)
+    ArticleFactory.create_batch(6, category=mental_health, tags=tags[:3])
+
+    with django_assert_max_num_queries(5):
+        cold = client.get("/mental-health/stress/")
     with django_assert_max_num_queries(4):
-        response = client.get("/mental-health/stress/")
-    assert response.status_code == 200
-    assert response.content.decode().count('href="/tag/') == tag_count
+        warm = client.get("/mental-health/stress/")
+
+    assert cold.status_code == warm.status_code == 200
+    html = warm.content.decode()
+    article_tags = html[html.index('class="article__footer"') : html.index('id="related-heading"')]
+    assert article_tags.count('href="/tag/') == tag_count
+    assert "2 views" in html
 
 
 # Tag --------------------------------------------------------------------

@@ -4,7 +4,7 @@ from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
 
-from articles.models import Category
+from articles.models import AuthorProfile, Category
 from articles.services import import_article_file
 
 DEMO_DIR = Path(__file__).resolve().parents[2] / "demo"
@@ -41,11 +41,32 @@ CATEGORIES = [
         "Stress, anxiety and talking about how you feel, with where to find support.",
     ),
 ]
-# (username, first name, last name)
+# (username, first name, last name, credentials, bio)
 AUTHORS = [
-    ("amelia", "Amelia", "Hart"),
-    ("jonah", "Jonah", "Reyes"),
-    ("priya", "Priya", "Nair"),
+    (
+        "amelia",
+        "Amelia",
+        "Hart",
+        "RN, MSc Public Health",
+        "Amelia is a registered nurse who spent ten years in community health. "
+        "She writes about sleep, nutrition and everyday prevention.",
+    ),
+    (
+        "jonah",
+        "Jonah",
+        "Reyes",
+        "BSc Sport and Exercise Science",
+        "Jonah is a health writer and former fitness instructor. "
+        "He covers exercise, recovery and staying well through the seasons.",
+    ),
+    (
+        "priya",
+        "Priya",
+        "Nair",
+        "MA Health Communication",
+        "Priya is a health journalist focused on heart health, "
+        "mental wellbeing and making medical guidance easy to follow.",
+    ),
 ]
 
 
@@ -64,9 +85,10 @@ class Command(BaseCommand):
                     "parent": Category.objects.get(slug=parent_slug) if parent_slug else None,
                 },
             )
-            self.stdout.write(f"category {slug}: {'created' if created else 'exists'}")
+            if options["verbosity"] > 1:
+                self.stdout.write(f"category {slug}: {'created' if created else 'exists'}")
         user_model = get_user_model()
-        for username, first_name, last_name in AUTHORS:
+        for username, first_name, last_name, credentials, bio in AUTHORS:
             user, created = user_model.objects.get_or_create(
                 username=username,
                 defaults={"first_name": first_name, "last_name": last_name, "is_active": False},
@@ -74,14 +96,18 @@ class Command(BaseCommand):
             if created:
                 user.set_unusable_password()
                 user.save(update_fields=["password"])
+            AuthorProfile.objects.get_or_create(
+                user=user, defaults={"credentials": credentials, "bio": bio}
+            )
         counts = {"created": 0, "skipped": 0}
         files = sorted(DEMO_DIR.glob("*.md"))
         for number, path in enumerate(files, start=1):
             result = import_article_file(path, update_existing=False)
             counts[result.action] += 1
-            self.stdout.write(
-                f"[{number}/{len(files)}] {result.action} {result.article.get_absolute_url()}"
-            )
+            if options["verbosity"] > 0:
+                self.stdout.write(
+                    f"[{number}/{len(files)}] {result.action} {result.article.get_absolute_url()}"
+                )
         self.stdout.write(
             self.style.SUCCESS(
                 f"Demo content ready: {counts['created']} articles created, {counts['skipped']} already there."

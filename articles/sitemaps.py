@@ -1,0 +1,67 @@
+"""Sitemap sections: one per kind of public page, split into pages of 50,000 URLs."""
+
+from django.contrib.auth import get_user_model
+from django.contrib.sitemaps import Sitemap
+from django.db.models import Exists, Max, OuterRef
+from django.urls import reverse
+from taggit.models import Tag
+
+from articles.models import Article, Category
+
+
+class ArticleSitemap(Sitemap):
+    def items(self):
+        return (
+            Article.objects.published()
+            .select_related("category")
+            .only("slug", "updated_at", "category__slug")
+            .order_by("pk")
+        )
+
+    def lastmod(self, item):
+        return item.updated_at
+
+    def get_latest_lastmod(self):
+        # The default loads every article to find the newest date; the index
+        # only needs the maximum.
+        return Article.objects.published().aggregate(latest=Max("updated_at"))["latest"]
+
+
+class CategorySitemap(Sitemap):
+    def items(self):
+        return Category.objects.only("slug").order_by("pk")
+
+
+class TagSitemap(Sitemap):
+    """Tags with at least one published article; the others lead to an empty page."""
+
+    def items(self):
+        published = Article.objects.published().filter(tags=OuterRef("pk"))
+        return Tag.objects.filter(Exists(published)).only("slug").order_by("pk")
+
+    def location(self, item):
+        return reverse("articles:tag", kwargs={"slug": item.slug})
+
+
+class AuthorSitemap(Sitemap):
+    """Authors with at least one published article."""
+
+    def items(self):
+        user_model = get_user_model()
+        published = Article.objects.published().filter(author=OuterRef("pk"))
+        return (
+            user_model.objects.filter(Exists(published))
+            .only(user_model.USERNAME_FIELD)
+            .order_by("pk")
+        )
+
+    def location(self, item):
+        return reverse("articles:author", kwargs={"username": item.get_username()})
+
+
+SITEMAPS = {
+    "articles": ArticleSitemap,
+    "categories": CategorySitemap,
+    "tags": TagSitemap,
+    "authors": AuthorSitemap,
+}

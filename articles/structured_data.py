@@ -1,0 +1,101 @@
+"""schema.org JSON-LD for the pages, built from the same data the page shows."""
+
+from django.conf import settings
+from django.templatetags.static import static
+
+SCHEMA = "https://schema.org"
+
+
+def _absolute(request, path: str) -> str:
+    return request.build_absolute_uri(path)
+
+
+def website(request) -> dict:
+    return {
+        "@context": SCHEMA,
+        "@type": "WebSite",
+        "name": settings.HEALTHHUB_SITE_NAME,
+        "url": _absolute(request, "/"),
+        "potentialAction": {
+            "@type": "SearchAction",
+            "target": {
+                "@type": "EntryPoint",
+                "urlTemplate": _absolute(request, "/search/") + "?q={search_term_string}",
+            },
+            "query-input": "required name=search_term_string",
+        },
+    }
+
+
+def organization(request, *, with_context: bool = True) -> dict:
+    data = {
+        "@type": "Organization",
+        "name": settings.HEALTHHUB_SITE_NAME,
+        "url": _absolute(request, "/"),
+        "logo": {"@type": "ImageObject", "url": _absolute(request, static("img/logo.png"))},
+    }
+    return {"@context": SCHEMA, **data} if with_context else data
+
+
+def person(request, user, *, with_context: bool = True) -> dict:
+    from django.urls import reverse
+
+    profile = getattr(user, "author_profile", None)
+    data = {
+        "@type": "Person",
+        "name": user.get_full_name() or user.get_username(),
+        "url": _absolute(request, reverse("articles:author", args=[user.get_username()])),
+    }
+    if profile and profile.credentials:
+        data["honorificSuffix"] = profile.credentials
+    if profile and profile.bio:
+        data["description"] = profile.bio
+    return {"@context": SCHEMA, **data} if with_context else data
+
+
+def is_medical(lineage) -> bool:
+    """Return whether a category chain sits under one of the medical categories."""
+    return any(category.slug in settings.HEALTHHUB_MEDICAL_CATEGORIES for category in lineage)
+
+
+def article(request, article, lineage) -> dict:
+    data = {
+        "@context": SCHEMA,
+        "@type": "MedicalWebPage" if is_medical(lineage) else "Article",
+        "headline": article.title,
+        "description": article.excerpt,
+        "url": _absolute(request, article.get_absolute_url()),
+        "mainEntityOfPage": _absolute(request, article.get_absolute_url()),
+        "datePublished": article.published_at.isoformat(),
+        "dateModified": (article.content_updated_at or article.published_at).isoformat(),
+        "author": person(request, article.author, with_context=False),
+        "publisher": organization(request, with_context=False),
+        "articleSection": article.category.name,
+        "keywords": [tag.name for tag in article.tags.all()],
+        "wordCount": article.word_count,
+        "inLanguage": "en",
+    }
+    social = (article.cover_renditions or {}).get("social")
+    if social:
+        from django.core.files.storage import default_storage
+
+        data["image"] = [_absolute(request, default_storage.url(social["name"]))]
+    return data
+
+
+def breadcrumb_list(request, crumbs) -> dict:
+    """Return a BreadcrumbList for Home followed by ``crumbs`` (name, path) pairs."""
+    items = [("Home", "/"), *crumbs]
+    return {
+        "@context": SCHEMA,
+        "@type": "BreadcrumbList",
+        "itemListElement": [
+            {
+                "@type": "ListItem",
+                "position": position,
+                "name": name,
+                "item": _absolute(request, path),
+            }
+            for position, (name, path) in enumerate(items, start=1)
+        ],
+    }

@@ -1,0 +1,30 @@
+import json
+
+from django import template
+from django.core.serializers.json import DjangoJSONEncoder
+from django.utils.safestring import mark_safe
+
+register = template.Library()
+
+# The same escapes as Django's json_script: no "</script>" or "<!--" can
+# close or confuse the script element, whatever a title contains.
+_JSON_ESCAPES = {ord("<"): "\\u003C", ord(">"): "\\u003E", ord("&"): "\\u0026"}
+
+
+@register.simple_tag
+def json_ld(data):
+    """Render ``data`` as a JSON-LD script element, safely escaped."""
+    payload = json.dumps(data, cls=DjangoJSONEncoder, ensure_ascii=False).translate(_JSON_ESCAPES)
+    return mark_safe(f'<script type="application/ld+json">{payload}</script>')
+
+
+@register.simple_tag(takes_context=True)
+def page_url(context, number):
+    """Return the link to page ``number`` of the current list, keeping other parameters."""
+    request = context["request"]
+    params = request.GET.copy()
+    params.pop("page", None)
+    if number != 1:
+        params["page"] = number
+    query = params.urlencode()
+    return f"{request.path}?{query}" if query else request.path

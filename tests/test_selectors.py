@@ -1,0 +1,83 @@
+import datetime as dt
+
+import pytest
+from django.utils import timezone
+
+from articles import selectors
+from articles.models import Article, DailyViews
+from tests.factories import ArticleFactory, CategoryFactory
+
+pytestmark = pytest.mark.django_db
+
+
+def with_tags(article):
+    return Article.objects.prefetch_related("tags").get(pk=article.pk)
+
+
+def test_related_prefers_shared_tags_then_same_category(health):
+    """Related articles rank by tags in common, then by sharing the category."""
+    other = CategoryFactory(slug="fitness", name="Fitness")
+    article = ArticleFactory(category=health, tags=["sleep", "stress", "diet"])
+    two_tags = ArticleFactory(category=other, title="Two tags", tags=["sleep", "stress"])
+    one_tag = ArticleFactory(category=other, title="One tag", tags=["diet"])
+    same_category = ArticleFactory(category=health, title="Same category", tags=["zinc"])
+    ArticleFactory(category=other, title="Unrelated", tags=["zinc"])
+    ArticleFactory(category=health, title="Draft", tags=["sleep"], status=Article.Status.DRAFT)
+
+    related = selectors.related_articles(with_tags(article))
+
+    assert related == [two_tags, one_tag, same_category]
+
+
+def test_related_is_capped_at_four_and_runs_one_query(health, django_assert_num_queries):
+    """However many candidates, related articles take one query and return four at most."""
+    article = with_tags(ArticleFactory(category=health, tags=["sleep", "stress"]))
+    ArticleFactory.create_batch(10, category=health, tags=["sleep", "stress"])
+
+    with django_assert_num_queries(1):
+        related = selectors.related_articles(article)
+    with django_assert_num_queries(0):
+        assert selectors.related_articles(article) == related
+    assert len(related) == 4
+    assert article not in related
+
+
+def test_related_without_tags_falls_back_to_the_category(health):
+    """An untagged article is related to the newest in its category."""
+    article = with_tags(ArticleFactory(category=health))
+    neighbour = ArticleFactory(category=health)
+    ArticleFactory(category=CategoryFactory(slug="sleep", name="Sleep"))
+    assert selectors.related_articles(article) == [neighbour]
+
+
+def test_most_read_this_week_sums_the_last_seven_days(health, mental_health):
+    """Most read this week adds up the last 7 days' tallies, optionally within categories."""
+    today = timezone.now().date()
+    calm = ArticleFactory(category=mental_health, title="Calm")
+    busy = ArticleFactory(category=health, title="Busy")
+    DailyViews.objects.bulk_create(
+        [
+            DailyViews(article=calm, date=today, views=5),
+            DailyViews(article=calm, date=today - dt.timedelta(days=6), views=5),
+            DailyViews(article=busy, date=today, views=7),
+            DailyViews(article=busy, date=today - dt.timedelta(days=7), views=100),
+        ]
+    )
+
+    overall = selectors.most_read_this_week()
+    mental = selectors.most_read_this_week(category_ids={mental_health.pk})
+
+    assert [(a.title, a.week_views) for a in overall] == [("Calm", 10), ("Busy", 7)]
+    assert [a.title for a in mental] == ["Calm"]
+
+
+def test_categories_are_cached_until_content_changes(health, django_assert_num_queries):
+    """The category list is read once, then served from cache until a category changes."""
+    selectors.get_categories()
+    with django_assert_num_queries(0):
+        assert [c.slug for c in selectors.get_categories()] == ["health"]
+
+    CategoryFactory(slug="sleep", name="Sleep", position=9)
+
+    with django_assert_num_queries(1):
+        assert [c.slug for c in selectors.get_categories()] == ["health", "sleep"]

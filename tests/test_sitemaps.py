@@ -1,0 +1,197 @@
+import datetime as dt
+import xml.etree.ElementTree as ET
+from unittest import mock
+
+import pytest
+from django.utils import timezone
+
+from articles.models import Article
+from articles.sitemaps import ArticleSitemap
+from tests.factories import ArticleFactory, CategoryFactory, UserFactory
+
+pytestmark = pytest.mark.django_db
+
+SITEMAP = "{http://www.sitemaps.org/schemas/sitemap/0.9}"
+SECTIONS = ["articles", "categories", "tags", "authors"]
+
+
+def parse(response) -> ET.Element:
+    assert response.status_code == 200
+    assert response["Content-Type"] == "application/xml"
+    return ET.fromstring(response.content)
+
+
+def locations(response) -> list[str]:
+    """Return the <loc> of every entry of a sitemap or sitemap index."""
+    return [loc.text for loc in parse(response).iter(f"{SITEMAP}loc")]
+
+
+def urls(response) -> dict[str, str | None]:
+    """Map each URL of a sitemap section to its <lastmod>, if any."""
+    return {
+        url.findtext(f"{SITEMAP}loc"): url.findtext(f"{SITEMAP}lastmod")
+        for url in parse(response).findall(f"{SITEMAP}url")
+    }
+
+
+@pytest.fixture
+def site(health, mental_health):
+    """Build a small site: public and hidden articles, tags and authors."""
+    now = timezone.now()
+    amelia = UserFactory(username="amelia")
+    UserFactory(username="idle")
+    ArticleFactory(category=health, author=amelia, slug="blood-pressure", tags=["heart", "salt"])
+    ArticleFactory(category=mental_health, author=amelia, slug="anxiety", tags=["stress"])
+    ArticleFactory(
+        category=health,
+        author=UserFactory(username="drafter"),
+        slug="draft",
+        status=Article.Status.DRAFT,
+        tags=["draft-only"],
+    )
+    ArticleFactory(
+        category=health,
+        author=UserFactory(username="scheduler"),
+        slug="scheduled",
+        published_at=now + dt.timedelta(hours=1),
+        tags=["future-only", "salt"],
+    )
+
+
+# robots.txt -------------------------------------------------------------------
+
+
+def test_robots_txt_keeps_crawlers_out_of_admin_and_search_and_names_the_sitemap(client, db):
+    """robots.txt is plain text that allows the site, blocks admin and search, and names the sitemap."""
+    response = client.get("/robots.txt")
+    lines = response.content.decode().splitlines()
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/plain"
+    assert lines[0] == "User-agent: *"
+    assert {"Allow: /", "Disallow: /admin/", "Disallow: /search/"} <= set(lines)
+    assert "Sitemap: http://testserver/sitemap.xml" in lines
+
+
+def test_robots_txt_sitemap_follows_the_request_host_and_scheme(client, db, settings):
+    """The Sitemap line uses the host and scheme the crawler asked with."""
+    settings.ALLOWED_HOSTS = ["www.example.org"]
+    response = client.get("/robots.txt", HTTP_HOST="www.example.org", secure=True)
+
+    assert "Sitemap: https://www.example.org/sitemap.xml" in response.content.decode()
+
+
+# Index ------------------------------------------------------------------------
+
+
+def test_sitemap_index_lists_every_section(client, site):
+    """/sitemap.xml is an index pointing to one sitemap per section."""
+    response = client.get("/sitemap.xml")
+
+    assert parse(response).tag == f"{SITEMAP}sitemapindex"
+    assert locations(response) == [f"http://testserver/sitemap-{name}.xml" for name in SECTIONS]
+
+
+def test_sitemap_index_pages_a_section_past_its_limit(client, site, monkeypatch):
+    """A section larger than its limit is split into numbered pages listed in the index."""
+    monkeypatch.setattr(ArticleSitemap, "limit", 1)
+
+    index = locations(client.get("/sitemap.xml"))
+    second_page = urls(client.get("/sitemap-articles.xml?p=2"))
+
+    assert "http://testserver/sitemap-articles.xml?p=2" in index
+    assert "http://testserver/sitemap-articles.xml?p=3" not in index
+    assert len(second_page) == 1
+    assert client.get("/sitemap-articles.xml?p=3").status_code == 404
+
+
+def test_sitemap_index_query_budget(client, django_assert_max_num_queries, site):
+    """The index runs a fixed number of queries: a count per section and the newest date."""
+    with django_assert_max_num_queries(5):
+        assert client.get("/sitemap.xml").status_code == 200
+
+
+def test_unknown_sitemap_section_is_404(client, db):
+    """A section that does not exist answers 404."""
+    assert client.get("/sitemap-nothing.xml").status_code == 404
+
+
+# Sections ----------------------------------------------------------------------
+
+
+def test_article_section_lists_exactly_the_published_articles_with_lastmod(client, site):
+    """The articles section lists public articles only, each with its last change date."""
+    articles = Article.objects.filter(slug__in=["blood-pressure", "anxiety"])
+
+    assert urls(client.get("/sitemap-articles.xml")) == {
+        f"http://testserver{article.get_absolute_url()}": (
+            timezone.localtime(article.updated_at).date().isoformat()
+        )
+        for article in articles
+    }
+
+
+def test_category_section_lists_every_category(client, site):
+    """The categories section lists every category page."""
+    assert set(urls(client.get("/sitemap-categories.xml"))) == {
+        "http://testserver/health/",
+        "http://testserver/mental-health/",
+    }
+
+
+def test_tag_section_lists_only_tags_of_published_articles(client, site):
+    """Tags used only by drafts or scheduled articles stay out of the sitemap."""
+    assert set(urls(client.get("/sitemap-tags.xml"))) == {
+        "http://testserver/tag/heart/",
+        "http://testserver/tag/salt/",
+        "http://testserver/tag/stress/",
+    }
+
+
+def test_author_section_lists_only_authors_of_published_articles(client, site):
+    """Authors without a published article stay out of the sitemap."""
+    assert set(urls(client.get("/sitemap-authors.xml"))) == {"http://testserver/author/amelia/"}
+
+
+def test_sitemap_uses_the_request_scheme(client, site):
+    """Over HTTPS the sitemap lists https:// addresses."""
+    assert set(urls(client.get("/sitemap-categories.xml", secure=True))) == {
+        "https://testserver/health/",
+        "https://testserver/mental-health/",
+    }
+
+
+@pytest.mark.parametrize("section", SECTIONS)
+def test_sitemap_section_query_budget(client, django_assert_max_num_queries, health, section):
+    """Each section runs at most three queries however many entries it lists."""
+    for number in range(15):
+        category = CategoryFactory(slug=f"topic-{number}", name=f"Topic {number}")
+        ArticleFactory(category=category, tags=[f"tag-{number}", "shared"])
+
+    with django_assert_max_num_queries(3):
+        response = client.get(f"/sitemap-{section}.xml")
+    assert len(urls(response)) >= 15
+
+
+def test_scheduled_article_enters_the_sitemap_when_its_time_comes(client, health):
+    """A scheduled article, its tag and its author appear exactly at its publish date."""
+    start = timezone.now()
+    ArticleFactory(
+        category=health,
+        author=UserFactory(username="scheduler"),
+        slug="scheduled",
+        published_at=start + dt.timedelta(hours=2),
+        tags=["future-only"],
+    )
+    expected = {
+        "articles": "http://testserver/health/scheduled/",
+        "tags": "http://testserver/tag/future-only/",
+        "authors": "http://testserver/author/scheduler/",
+    }
+
+    with mock.patch("articles.models.timezone.now", return_value=start + dt.timedelta(hours=1)):
+        for section, url in expected.items():
+            assert url not in urls(client.get(f"/sitemap-{section}.xml"))
+    with mock.patch("articles.models.timezone.now", return_value=start + dt.timedelta(hours=2)):
+        for section, url in expected.items():
+            assert url in urls(client.get(f"/sitemap-{section}.xml"))
