@@ -9,7 +9,7 @@ from django.utils import timezone
 from django.utils.text import slugify
 from taggit.models import Tag
 
-from articles.models import Article, Category
+from articles.models import Article, AuthorProfile, Category, DailyViews
 from tests.factories import ArticleFactory, UserFactory
 
 BODY = "Good sleep starts long before bedtime.\n\n## Why it matters\n\nRest helps.\n"
@@ -371,6 +371,8 @@ def demo_snapshot():
             Article.tags.through.objects.values_list("object_id", "tag_id", "content_type_id")
         ),
         "users": list(user_model.objects.order_by("pk").values()),
+        "profiles": list(AuthorProfile.objects.order_by("pk").values()),
+        "daily_views": list(DailyViews.objects.order_by("pk").values()),
     }
 
 
@@ -427,6 +429,15 @@ def test_load_demo_twice_changes_nothing():
 
     assert demo_snapshot() == before
     assert f"0 articles created, {len(before['articles'])} already there." in output
+
+
+@pytest.mark.django_db
+def test_load_demo_fills_this_weeks_most_read(client):
+    """The demo comes with a week of daily views, so "Most read this week" is not empty."""
+    load_demo()
+    html = client.get("/").content.decode()
+    assert "No views yet this week" not in html
+    assert html.count("this week</span>") == 5
 
 
 @pytest.mark.django_db

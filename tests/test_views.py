@@ -1,5 +1,6 @@
 import datetime as dt
 import re
+from unittest import mock
 
 import pytest
 from django.utils import timezone
@@ -279,3 +280,23 @@ def test_tag_query_budget(client, django_assert_max_num_queries, health):
     ArticleFactory.create_batch(15, category=health, tags=["sleep", "diet"])
     with django_assert_max_num_queries(4):
         assert client.get("/tag/sleep/").status_code == 200
+
+
+def test_scheduled_article_appears_on_pages_exactly_at_its_time(client, health):
+    """Before its time a scheduled article is nowhere; from its time on it is everywhere."""
+    start = timezone.now()
+    ArticleFactory(
+        category=health,
+        slug="soon",
+        title="Scheduled piece",
+        published_at=start + dt.timedelta(hours=1),
+        tags=["sleep"],
+    )
+    pages = ["/", "/health/", "/tag/sleep/"]
+
+    with mock.patch("articles.models.timezone.now", return_value=start + dt.timedelta(minutes=59)):
+        assert client.get("/health/soon/").status_code == 404
+        assert not any("Scheduled piece" in client.get(url).content.decode() for url in pages)
+    with mock.patch("articles.models.timezone.now", return_value=start + dt.timedelta(hours=1)):
+        assert client.get("/health/soon/").status_code == 200
+        assert all("Scheduled piece" in client.get(url).content.decode() for url in pages)

@@ -1,10 +1,12 @@
+import datetime as dt
 from pathlib import Path
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand
 from django.db import transaction
+from django.utils import timezone
 
-from articles.models import AuthorProfile, Category
+from articles.models import AuthorProfile, Category, DailyViews
 from articles.services import import_article_file
 
 DEMO_DIR = Path(__file__).resolve().parents[2] / "demo"
@@ -70,8 +72,25 @@ AUTHORS = [
 ]
 
 
+def recent_daily_views(article, today: dt.date) -> list[DailyViews]:
+    """Return a plausible week of daily tallies for a new demo article.
+
+    Derived from the article's all-time count, so the "most read this week"
+    boxes have something to show and re-running changes nothing.
+    """
+    base = max(article.view_count // 120, 1)
+    return [
+        DailyViews(article=article, date=today - dt.timedelta(days=age), views=base + (age * 7) % 5)
+        for age in range(7)
+        if today - dt.timedelta(days=age) >= article.published_at.date()
+    ]
+
+
 class Command(BaseCommand):
     help = "Create the demo categories, authors and articles. Running it again changes nothing."
+
+    def add_recent_views(self, article):
+        DailyViews.objects.bulk_create(recent_daily_views(article, timezone.now().date()))
 
     @transaction.atomic
     def handle(self, *args, **options):
@@ -104,6 +123,8 @@ class Command(BaseCommand):
         for number, path in enumerate(files, start=1):
             result = import_article_file(path, update_existing=False)
             counts[result.action] += 1
+            if result.action == "created":
+                self.add_recent_views(result.article)
             if options["verbosity"] > 0:
                 self.stdout.write(
                     f"[{number}/{len(files)}] {result.action} {result.article.get_absolute_url()}"
