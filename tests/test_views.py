@@ -300,3 +300,10 @@ def test_scheduled_article_appears_on_pages_exactly_at_its_time(client, health):
     with mock.patch("articles.models.timezone.now", return_value=start + dt.timedelta(hours=1)):
         assert client.get("/health/soon/").status_code == 200
         assert all("Scheduled piece" in client.get(url).content.decode() for url in pages)
+
+
+def test_footer_links_to_the_feed_and_sitemap(client, db):
+    """Every page's footer links to the RSS feed and the sitemap."""
+    html = client.get("/").content.decode()
+    assert '<a href="/feed/">RSS feed</a>' in html
+    assert '<a href="/sitemap.xml">Sitemap</a>' in html
