@@ -56,6 +56,7 @@ INSTALLED_APPS = [
     "taggit",
     "axes",
     "csp",
+    "healthhub",  # management commands: backup, restore
     "articles",
 ]
 
