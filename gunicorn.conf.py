@@ -17,7 +17,10 @@ keepalive = 5
 max_requests = int(os.environ.get("GUNICORN_MAX_REQUESTS", "10000"))
 max_requests_jitter = max_requests // 10
 
-accesslog = "-"
+# Django logs one line per request, with its request id
+# (healthhub.middleware.RequestLogMiddleware); gunicorn's own access log
+# would repeat it. GUNICORN_ACCESS_LOG=- turns it back on.
+accesslog = os.environ.get("GUNICORN_ACCESS_LOG") or None
 errorlog = "-"
 loglevel = os.environ.get("LOG_LEVEL", "info").lower()
 access_log_format = '%(h)s "%(r)s" %(s)s %(b)s %(M)sms "%(a)s"'

@@ -104,8 +104,10 @@ class CategoryArticlesFeed(LatestArticlesFeed):
         return obj.get_absolute_url()
 
     def description(self, obj):
-        return obj.description or (
-            f"The latest {obj.name} articles from {settings.HEALTHHUB_SITE_NAME}."
+        # Like item descriptions, readers may render this as HTML: escape it.
+        return escape(
+            obj.description
+            or f"The latest {obj.name} articles from {settings.HEALTHHUB_SITE_NAME}."
         )
 
     def items(self, obj):

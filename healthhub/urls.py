@@ -9,9 +9,12 @@ from django.views.static import serve
 
 from articles import feeds
 from articles.sitemaps import SITEMAPS
+from healthhub import health
 
 urlpatterns = [
-    path("admin/", admin.site.urls),
+    path(settings.ADMIN_URL, admin.site.urls),
+    path("healthz", health.healthz, name="healthz"),
+    path("readyz", health.readyz, name="readyz"),
 ]
 
 # Production puts media behind the proxy; a single-machine site may let

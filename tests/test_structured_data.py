@@ -12,7 +12,7 @@ pytestmark = pytest.mark.django_db
 
 def json_ld(html: str) -> list[dict]:
     """Return every JSON-LD block in the page, parsed."""
-    blocks = re.findall(r'<script type="application/ld\+json">(.*?)</script>', html, re.S)
+    blocks = re.findall(r'<script type="application/ld\+json"[^>]*>(.*?)</script>', html, re.S)
     return [json.loads(block) for block in blocks]
 
 

@@ -2,6 +2,7 @@ import json
 
 from django import template
 from django.core.serializers.json import DjangoJSONEncoder
+from django.utils.html import format_html
 from django.utils.safestring import mark_safe
 
 register = template.Library()
@@ -11,11 +12,15 @@ register = template.Library()
 _JSON_ESCAPES = {ord("<"): "\\u003C", ord(">"): "\\u003E", ord("&"): "\\u0026"}
 
 
-@register.simple_tag
-def json_ld(data):
-    """Render ``data`` as a JSON-LD script element, safely escaped."""
+@register.simple_tag(takes_context=True)
+def json_ld(context, data):
+    """Render ``data`` as a JSON-LD script element, safely escaped, with the CSP nonce."""
     payload = json.dumps(data, cls=DjangoJSONEncoder, ensure_ascii=False).translate(_JSON_ESCAPES)
-    return mark_safe(f'<script type="application/ld+json">{payload}</script>')
+    request = context.get("request")
+    # django-csp's lazy nonce is falsy until read; reading it adds it to the header.
+    nonce = getattr(request, "csp_nonce", None)
+    nonce_attr = format_html(' nonce="{}"', str(nonce)) if nonce is not None else ""
+    return mark_safe(f'<script type="application/ld+json"{nonce_attr}>{payload}</script>')
 
 
 @register.simple_tag(takes_context=True)

@@ -1,0 +1,18 @@
+from django.core.management.base import BaseCommand, CommandError
+
+from healthhub.backups import BackupError, restore
+
+
+class Command(BaseCommand):
+    help = "Restore an archive made by `backup` into an empty database and MEDIA_ROOT."
+
+    def add_arguments(self, parser):
+        parser.add_argument("archive", help="The .tar.gz written by `manage.py backup`.")
+        parser.add_argument("--database", default="default")
+
+    def handle(self, *args, archive, database, **options):
+        try:
+            manifest = restore(archive, alias=database)
+        except BackupError as error:
+            raise CommandError(str(error)) from error
+        self.stdout.write(f"Restored the {manifest['engine']} backup of {manifest['created']}.")
