@@ -125,7 +125,8 @@ def load_worker(port, urls, total, connections, results, progress):
                 response.read()
                 status = response.status
                 conn.close()
-            except OSError:
+            except (OSError, http.client.HTTPException):
+                # Refused, reset or cut off mid-response (a killed worker).
                 status = 0
             end = time.monotonic()
             local.append((kind, status, start, end))
@@ -474,6 +475,7 @@ def run(args, scratch, database_url):
         ),
         ("worker RSS samples (mean MB)", " ".join(str(s) for s in rss_samples)),
     ]
+    checks.append(("every request accounted for", len(records) == args.requests))
     if killed:
         checks.append(
             ("killed worker replaced", len(workers_after) == 3 and killed not in workers_after)
