@@ -1,4 +1,4 @@
-"""Writes: counting views and importing articles."""
+"""Writes: counting views, the editorial workflow, importing and exporting articles."""
 
 import datetime as dt
 import re
@@ -19,7 +19,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.text import slugify
 
-from articles.models import Article, Category
+from articles.models import Article, ArticleRevision, Category
 from articles.selectors import CONTENT_VERSION_KEY
 
 # Crawlers, link unfurlers and previewers announce themselves; counting them
@@ -63,6 +63,97 @@ def bump_content_version() -> None:
         cache.incr(CONTENT_VERSION_KEY)
     except ValueError:
         cache.set(CONTENT_VERSION_KEY, int(time.time()), timeout=None)
+
+
+# Editorial workflow --------------------------------------------------------
+
+
+def requires_review(category: Category) -> bool:
+    """Return whether ``category`` or a category above it requires a medical review."""
+    seen = set()
+    while category is not None and category.pk not in seen:
+        if category.requires_review:
+            return True
+        seen.add(category.pk)
+        category = category.parent
+    return False
+
+
+def publishing_problem(article: Article) -> str | None:
+    """Return why ``article`` may not be published yet, or None."""
+    if article.reviewed_by_id is None and requires_review(article.category):
+        return (
+            f"“{article.category.name}” articles need a medical reviewer before they are "
+            "published. Choose the reviewer who checked this article."
+        )
+    return None
+
+
+def record_revision(article: Article, *, user=None) -> ArticleRevision:
+    """Store a snapshot of ``article`` as it is now saved, tags included."""
+    return ArticleRevision.objects.create(
+        article=article,
+        title=article.title,
+        excerpt=article.excerpt,
+        body=article.body,
+        category_id=article.category_id,
+        tags=sorted(article.tags.names()),
+        status=article.status,
+        created_by=user if user is not None and user.is_authenticated else None,
+    )
+
+
+@transaction.atomic
+def restore_revision(revision: ArticleRevision, *, user=None) -> Article:
+    """Put a revision's text, category, tags and status back; record that as a new revision."""
+    article = revision.article
+    article.title = revision.title
+    article.excerpt = revision.excerpt
+    article.body = revision.body
+    if revision.category_id is not None:
+        article.category_id = revision.category_id
+    article.status = revision.status
+    article.save()
+    article.tags.set(revision.tags)
+    record_revision(article, user=user)
+    return article
+
+
+@transaction.atomic
+def set_status(articles, status: str, *, user=None) -> int:
+    """Move each article to ``status`` (publishing now if it has no date); return how many moved.
+
+    Articles already in that status are left alone.
+    """
+    changed = 0
+    for article in articles:
+        if article.status == status and not (
+            status == Article.Status.PUBLISHED and article.published_at > timezone.now()
+        ):
+            continue
+        article.status = status
+        if status == Article.Status.PUBLISHED:
+            now = timezone.now()
+            if article.published_at is None or article.published_at > now:
+                article.published_at = now
+        article.save()
+        record_revision(article, user=user)
+        changed += 1
+    return changed
+
+
+@transaction.atomic
+def move_to_category(articles, category: Category, *, user=None) -> int:
+    """Move each article to ``category``; return how many moved."""
+    changed = 0
+    for article in articles:
+        if article.category_id == category.pk:
+            continue
+        article.category = category
+        article.save()
+        record_revision(article, user=user)
+        changed += 1
+    return changed
 
 
 # Import ------------------------------------------------------------------

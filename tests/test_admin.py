@@ -37,6 +37,8 @@ def article_form(category, **overrides):
         "published_at_0": "2025-01-07",
         "published_at_1": "09:00:00",
         "cover_alt": "",
+        "references-TOTAL_FORMS": "0",
+        "references-INITIAL_FORMS": "0",
     }
     data.update(overrides)
     return data
@@ -99,7 +101,13 @@ def test_editing_in_the_admin_keeps_the_view_count(editor_client, editor, health
 
     response = editor_client.post(
         reverse("admin:articles_article_change", args=[article.pk]),
-        article_form(health, author=editor.pk, title="New title", view_count="0"),
+        article_form(
+            health,
+            author=editor.pk,
+            title="New title",
+            view_count="0",
+            expected_version=article.version,
+        ),
     )
 
     assert response.status_code == 302
