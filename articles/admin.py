@@ -100,8 +100,8 @@ class ArticleAdminForm(ImageUploadFormMixin, forms.ModelForm):
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["expected_version"].initial = self.instance.version
-        status = self.fields.get("status")
-        if status is not None and not self.current_user.has_perm("articles.publish_article"):
+        status, user = self.fields.get("status"), self.current_user
+        if status is not None and not (user and user.has_perm("articles.publish_article")):
             status.choices = [c for c in status.choices if c[0] in self.author_statuses]
 
     def clean(self):
@@ -247,7 +247,6 @@ class ArticleAdmin(admin.ModelAdmin):
         (
             _("Statistics"),
             {
-                "classes": ["collapse"],
                 "fields": [
                     "views_last_30_days",
                     "view_count",

@@ -1,9 +1,10 @@
-"""Create the Authors and Editors groups, the site settings row, and review defaults."""
+"""Create the Authors and Editors groups, the site settings row, review defaults and grades."""
 
 from django.conf import settings
 from django.contrib.auth.management import create_permissions
 from django.db import migrations
 
+from articles.readability import flesch_kincaid_grade
 from articles.roles import sync_roles
 
 
@@ -19,6 +20,11 @@ def create_roles(apps, schema_editor):
 
 def create_defaults(apps, schema_editor):
     apps.get_model("articles", "SiteSettings").objects.get_or_create(pk=1)
+    article_model = apps.get_model("articles", "Article")
+    for pk, body_html in article_model.objects.values_list("pk", "body_html"):
+        article_model.objects.filter(pk=pk).update(
+            readability_grade=flesch_kincaid_grade(body_html)
+        )
     apps.get_model("articles", "Category").objects.filter(
         slug__in=settings.HEALTHHUB_MEDICAL_CATEGORIES
     ).update(requires_review=True)
