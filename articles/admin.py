@@ -22,6 +22,7 @@ from articles.images import validate_image_upload
 from articles.models import (
     Article,
     ArticleRevision,
+    ArticleVersionConflict,
     AuthorProfile,
     Category,
     Reference,
@@ -108,6 +109,9 @@ class ArticleAdminForm(ImageUploadFormMixin, forms.ModelForm):
         cleaned = super().clean()
         if self.instance.pk is not None:
             self._check_version(cleaned.get("expected_version"))
+            # The UPDATE then checks the version the editor loaded, not the
+            # one read when the POST arrived.
+            self.instance.version = cleaned.get("expected_version")
         category = cleaned.get("category")
         if cleaned.get("status") == Article.Status.PUBLISHED and category is not None:
             reviewer = cleaned.get("reviewed_by", self.instance.reviewed_by)
@@ -267,6 +271,15 @@ class ArticleAdmin(admin.ModelAdmin):
         if db_field.name == "published_at":
             field.help_text = f"{field.help_text} {time_zone_note()}"
         return field
+
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except ArticleVersionConflict:
+            # Someone saved between the form's version check and the write, and
+            # the transaction was rolled back. Validating the same POST again now
+            # fails the check, so the editor gets the form, their text and the error.
+            return super().changeform_view(request, object_id, form_url, extra_context)
 
     def get_form(self, request, obj=None, **kwargs):
         form = super().get_form(request, obj, **kwargs)

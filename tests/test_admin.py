@@ -44,6 +44,22 @@ def article_form(category, **overrides):
     return data
 
 
+def change_url(article):
+    return reverse("admin:articles_article_change", args=[article.pk])
+
+
+def edit(client, article, **fields):
+    """Post the change form as loaded at ``article.version``, with ``fields`` changed."""
+    data = article_form(
+        article.category,
+        author=article.author_id,
+        slug=article.slug,
+        expected_version=article.version,
+    )
+    data.update(fields)
+    return client.post(change_url(article), data)
+
+
 def test_changelist_shows_articles_with_their_columns(
     editor_client, django_assert_max_num_queries, health
 ):

@@ -10,7 +10,7 @@ from django.utils import timezone
 
 from articles.models import Article
 from tests.factories import ArticleFactory, ReviewerFactory, StaffFactory, TagFactory
-from tests.test_admin import article_form
+from tests.test_admin import article_form, change_url, edit
 
 pytestmark = pytest.mark.django_db
 
@@ -33,10 +33,6 @@ def editor(db):
 def login(client, user):
     client.force_login(user)
     return client
-
-
-def change_url(article):
-    return reverse("admin:articles_article_change", args=[article.pk])
 
 
 def test_migrations_create_both_groups_with_permissions(db):
@@ -99,15 +95,7 @@ def test_author_cannot_publish(client, author, health):
 def test_author_moves_their_draft_to_review(client, author, health):
     """An author can send their own draft to review."""
     draft = ArticleFactory(author=author, category=health, status=Article.Status.DRAFT)
-    response = login(client, author).post(
-        change_url(draft),
-        article_form(
-            health,
-            slug=draft.slug,
-            status=Article.Status.IN_REVIEW,
-            expected_version=draft.version,
-        ),
-    )
+    response = edit(login(client, author), draft, status=Article.Status.IN_REVIEW)
     assert response.status_code == 302
     draft.refresh_from_db()
     assert draft.status == Article.Status.IN_REVIEW
@@ -141,16 +129,7 @@ def test_author_cannot_set_publish_date_or_reviewer(client, author, health):
 def test_author_cannot_change_the_view_count(client, author, health):
     """A posted view count is ignored."""
     draft = ArticleFactory(author=author, category=health, status=Article.Status.DRAFT)
-    login(client, author).post(
-        change_url(draft),
-        article_form(
-            health,
-            slug=draft.slug,
-            status="draft",
-            view_count="999",
-            expected_version=draft.version,
-        ),
-    )
+    edit(login(client, author), draft, status="draft", view_count="999")
     draft.refresh_from_db()
     assert draft.view_count == 0
 
@@ -196,16 +175,7 @@ def test_editor_sees_and_edits_every_article(client, editor, other_author, healt
     article = ArticleFactory(author=other_author, category=health, title="By Bruno")
     client = login(client, editor)
     assert b"By Bruno" in client.get(reverse("admin:articles_article_changelist")).content
-    response = client.post(
-        change_url(article),
-        article_form(
-            health,
-            author=other_author.pk,
-            slug=article.slug,
-            title="Edited by Edith",
-            expected_version=article.version,
-        ),
-    )
+    response = edit(client, article, title="Edited by Edith")
     assert response.status_code == 302
     article.refresh_from_db()
     assert (article.title, article.author) == ("Edited by Edith", other_author)
@@ -233,16 +203,11 @@ def test_editor_schedules_an_article(client, editor, health):
 def test_editor_sends_an_article_back_with_a_note_the_author_sees(client, editor, author, health):
     """An editor returns an article to draft with a note; the author sees it on the form."""
     article = ArticleFactory(author=author, category=health, status=Article.Status.IN_REVIEW)
-    response = login(client, editor).post(
-        change_url(article),
-        article_form(
-            health,
-            author=author.pk,
-            slug=article.slug,
-            status="draft",
-            review_note="Please cite a source for the 7 to 9 hours.",
-            expected_version=article.version,
-        ),
+    response = edit(
+        login(client, editor),
+        article,
+        status="draft",
+        review_note="Please cite a source for the 7 to 9 hours.",
     )
     assert response.status_code == 302
     html = login(client, author).get(change_url(article)).content.decode()

@@ -8,10 +8,11 @@ from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 
+from articles.admin import ArticleAdminForm
 from articles.models import Article, ArticleRevision, DailyViews
 from articles.services import record_revision
 from tests.factories import ArticleFactory, CategoryFactory, ReviewerFactory, StaffFactory
-from tests.test_admin import article_form
+from tests.test_admin import change_url, edit
 
 pytestmark = pytest.mark.django_db
 
@@ -34,22 +35,6 @@ def second_editor_client(db):
     other = Client()
     other.force_login(StaffFactory(username="oscar", role="Editors"))
     return other
-
-
-def change_url(article):
-    return reverse("admin:articles_article_change", args=[article.pk])
-
-
-def edit(client, article, **fields):
-    """Post the change form as loaded at ``article.version``, with ``fields`` changed."""
-    data = article_form(
-        article.category,
-        author=article.author_id,
-        slug=article.slug,
-        expected_version=article.version,
-    )
-    data.update(fields)
-    return client.post(change_url(article), data)
 
 
 # No lost edits -----------------------------------------------------------------
@@ -290,3 +275,29 @@ def test_change_form_shows_the_sparkline_grade_and_preview(editor_client, editor
     assert "7 views in the last 30 days" in html
     assert "readability-warning" in html
     assert f'href="{article.get_absolute_url()}"' in html and ">Preview<" in html
+
+
+def test_a_save_the_form_check_missed_is_still_refused_by_the_update(
+    editor_client, editor, health, monkeypatch
+):
+    """If the form's check misses a newer save, the UPDATE refuses and the form comes back."""
+    article = ArticleFactory(category=health, author=editor, title="Original")
+    other = Article.objects.get(pk=article.pk)
+    other.title = "Saved by someone else"
+    other.save()
+    real_check = ArticleAdminForm._check_version
+    calls = []
+
+    def miss_the_first_time(form, expected):
+        calls.append(expected)
+        if len(calls) > 1:
+            real_check(form, expected)
+
+    monkeypatch.setattr(ArticleAdminForm, "_check_version", miss_the_first_time)
+    response = edit(editor_client, article, title="Mine")
+
+    assert len(calls) == 2
+    assert response.status_code == 200
+    assert "Someone else saved this article" in response.content.decode()
+    assert 'value="Mine"' in response.content.decode()
+    assert Article.objects.get(pk=article.pk).title == "Saved by someone else"
