@@ -252,3 +252,46 @@ def test_time_zone_is_named_next_to_the_publish_date(client, editor, settings):
 def test_tag_factory_is_available(db):
     """TagFactory builds taggit tags (used by the tag tests)."""
     assert TagFactory(name="sleep").slug == "sleep"
+
+
+def test_author_adds_references_to_their_draft_inline(client, author, health):
+    """References are edited inline on the article form, in the order given."""
+    draft = ArticleFactory(author=author, category=health, status=Article.Status.DRAFT)
+    response = edit(
+        login(client, author),
+        draft,
+        status="draft",
+        **{
+            "references-TOTAL_FORMS": "2",
+            "references-0-position": "2",
+            "references-0-title": "Second",
+            "references-0-url": "https://example.org/2",
+            "references-1-position": "1",
+            "references-1-title": "First",
+            "references-1-pmid": "123456",
+        },
+    )
+    assert response.status_code == 302
+    assert list(draft.references.values_list("title", flat=True)) == ["First", "Second"]
+
+
+def test_reference_without_a_link_is_refused(client, editor, health):
+    """A reference needs a URL, a DOI or a PMID."""
+    article = ArticleFactory(author=editor, category=health)
+    response = edit(
+        login(client, editor),
+        article,
+        **{"references-TOTAL_FORMS": "1", "references-0-title": "Somewhere"},
+    )
+    assert response.status_code == 200
+    assert "Give a URL, a DOI or a PMID." in response.content.decode()
+
+
+def test_site_settings_has_one_row_editors_can_change(client, editor):
+    """Editors change the disclaimer; nobody adds a second settings row or deletes it."""
+    client = login(client, editor)
+    assert client.get(reverse("admin:articles_sitesettings_add")).status_code == 403
+    change = reverse("admin:articles_sitesettings_change", args=[1])
+    assert client.post(change, {"disclaimer": "Ask your doctor."}).status_code == 302
+    delete = reverse("admin:articles_sitesettings_delete", args=[1])
+    assert client.post(delete, {"post": "yes"}).status_code == 403

@@ -56,7 +56,7 @@ def test_second_of_two_concurrent_saves_is_refused_and_keeps_its_text(
     assert second.status_code == 200
     html = second.content.decode()
     assert "Someone else saved this article while you were editing it" in html
-    assert f'href="{change_url(article)}"' in html
+    assert f'<a href="{change_url(article)}" target="_blank">open the current version</a>' in html
     assert "Second editor&#x27;s careful rewrite." in html  # kept in the form to copy
     article.refresh_from_db()
     assert article.body == "First editor's text."
