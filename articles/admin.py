@@ -1,17 +1,40 @@
+import difflib
+
 from django import forms
-from django.contrib import admin
-from django.core.exceptions import ValidationError
+from django.conf import settings
+from django.contrib import admin, messages
+from django.contrib.admin import helpers
+from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db import models
+from django.http import Http404
+from django.shortcuts import get_object_or_404, redirect
+from django.template.response import TemplateResponse
+from django.urls import path, reverse
+from django.utils import timezone
+from django.utils.formats import date_format
+from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 
+from articles import charts, selectors, services
 from articles.images import validate_image_upload
-from articles.models import Article, AuthorProfile, Category
+from articles.models import (
+    Article,
+    ArticleRevision,
+    ArticleVersionConflict,
+    AuthorProfile,
+    Category,
+    Reference,
+    Reviewer,
+    SiteSettings,
+)
+from articles.readability import TARGET_GRADE
 
 
 @admin.register(Category)
 class CategoryAdmin(admin.ModelAdmin):
-    list_display = ["name", "slug", "parent", "position"]
+    list_display = ["name", "slug", "parent", "position", "requires_review"]
     list_editable = ["position"]
     list_select_related = ["parent"]
     ordering = ["position", "name"]
@@ -37,8 +60,24 @@ class ImageUploadFormMixin:
         return cleaned
 
 
+def can_edit_article(user, article) -> bool:
+    """Return whether ``user`` may change ``article``: editors any, authors their own drafts."""
+    if article is None or user.has_perm("articles.edit_any_article"):
+        return True
+    return article.author_id == user.pk and article.status == Article.Status.DRAFT
+
+
+def time_zone_note() -> str:
+    return _("Times are in the site's time zone, %(zone)s.") % {"zone": settings.TIME_ZONE}
+
+
 class ArticleAdminForm(ImageUploadFormMixin, forms.ModelForm):
     image_fields = ("cover_image",)
+    # Users who may not publish pick only from these.
+    author_statuses = (Article.Status.DRAFT, Article.Status.IN_REVIEW)
+    current_user = None
+
+    expected_version = forms.IntegerField(widget=forms.HiddenInput, required=False)
 
     class Meta:
         model = Article
@@ -50,11 +89,65 @@ class ArticleAdminForm(ImageUploadFormMixin, forms.ModelForm):
             "body",
             "tags",
             "status",
+            "review_note",
             "published_at",
             "author",
+            "reviewed_by",
+            "last_reviewed",
             "cover_image",
             "cover_alt",
         ]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        self.fields["expected_version"].initial = self.instance.version
+        status, user = self.fields.get("status"), self.current_user
+        if status is not None and not (user and user.has_perm("articles.publish_article")):
+            status.choices = [c for c in status.choices if c[0] in self.author_statuses]
+
+    def clean(self):
+        cleaned = super().clean()
+        if self.instance.pk is not None:
+            self._check_version(cleaned.get("expected_version"))
+            # The UPDATE then checks the version the editor loaded, not the
+            # one read when the POST arrived.
+            self.instance.version = cleaned.get("expected_version")
+        category = cleaned.get("category")
+        if cleaned.get("status") == Article.Status.PUBLISHED and category is not None:
+            reviewer = cleaned.get("reviewed_by", self.instance.reviewed_by)
+            if reviewer is None and services.requires_review(category):
+                self.add_error(
+                    "reviewed_by" if "reviewed_by" in self.fields else None,
+                    _(
+                        "“%(category)s” articles need a medical reviewer before they are "
+                        "published. Choose the reviewer who checked this article."
+                    )
+                    % {"category": category.name},
+                )
+        return cleaned
+
+    def _check_version(self, expected):
+        # Lock the row until the admin's transaction ends (PostgreSQL; SQLite
+        # holds the whole database), so nobody can save between this check
+        # and the write. The write checks the version again in its UPDATE.
+        current = (
+            Article.objects.select_for_update()
+            .filter(pk=self.instance.pk)
+            .values_list("version", flat=True)
+            .first()
+        )
+        if expected != current:
+            url = reverse("admin:articles_article_change", args=[self.instance.pk])
+            raise ValidationError(
+                format_html(
+                    "Someone else saved this article while you were editing it, so your "
+                    "changes were not saved and nothing was overwritten. Your text is still "
+                    'in the form below: copy what you need, then <a href="{}" target="_blank">'
+                    "open the current version</a> and make your changes there.",
+                    url,
+                ),
+                code="version_conflict",
+            )
 
 
 class AuthorProfileAdminForm(ImageUploadFormMixin, forms.ModelForm):
@@ -65,44 +158,171 @@ class AuthorProfileAdminForm(ImageUploadFormMixin, forms.ModelForm):
         fields = ["user", "credentials", "bio", "photo"]
 
 
+class ReviewFilter(admin.SimpleListFilter):
+    title = _("medical review")
+    parameter_name = "review"
+
+    def lookups(self, request, model_admin):
+        return [("overdue", _("Review overdue")), ("never", _("Never reviewed"))]
+
+    def queryset(self, request, queryset):
+        if self.value() == "overdue":
+            return queryset.filter(pk__in=selectors.reviews_due().values("pk"))
+        if self.value() == "never":
+            return queryset.filter(reviewed_by__isnull=True)
+        return queryset
+
+
+class ReferenceInline(admin.TabularInline):
+    model = Reference
+    extra = 0
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+    fields = ["position", "title", "publisher", "year", "url", "doi", "pmid"]
+    ordering = ["position", "pk"]
+
+    def has_add_permission(self, request, obj):
+        return super().has_add_permission(request, obj) and can_edit_article(request.user, obj)
+
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) and can_edit_article(request.user, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return super().has_delete_permission(request, obj) and can_edit_article(request.user, obj)
+
+
+def status_action(status, description, question, done_messages):
+    """Return an admin action that moves the selected articles to ``status`` once confirmed."""
+
+    @admin.action(permissions=["publish"], description=description)
+    def action(modeladmin, request, queryset):
+        return modeladmin._status_action(request, queryset, status, question, done_messages)
+
+    return action
+
+
+class CategoryChoiceForm(forms.Form):
+    category = forms.ModelChoiceField(Category.objects.all(), label=_("Move to category"))
+
+
 @admin.register(Article)
 class ArticleAdmin(admin.ModelAdmin):
     form = ArticleAdminForm
+    inlines = [ReferenceInline]
     list_display = [
         "title",
         "category",
-        "status",
+        "status_label",
         "published_at",
+        "reading_grade",
+        "is_reviewed",
         "view_count",
         "author",
     ]
-    list_filter = ["status", "category", "tags"]
+    list_filter = ["status", ReviewFilter, "category", "tags"]
     list_select_related = ["category", "author"]
     search_fields = ["title", "excerpt", "body"]
     date_hierarchy = "published_at"
     prepopulated_fields = {"slug": ["title"]}
-    autocomplete_fields = ["category", "author"]
-    readonly_fields = ["view_count", "created_at", "updated_at"]
+    autocomplete_fields = ["category", "author", "reviewed_by"]
+    readonly_fields = [
+        "view_count",
+        "views_last_30_days",
+        "reading_grade",
+        "version",
+        "created_at",
+        "updated_at",
+    ]
+    # Fields only editors (who may publish) can change.
+    editor_fields = ["published_at", "author", "reviewed_by", "last_reviewed", "review_note"]
+    actions = ["publish_now", "unpublish", "archive", "move_to_category"]
+    change_form_template = "admin/articles/article/change_form.html"
     formfield_overrides = {
         models.TextField: {"widget": forms.Textarea(attrs={"rows": 4, "cols": 80})},
     }
+
+    fieldsets = [
+        (None, {"fields": ["title", "slug", "category", "excerpt", "body", "tags"]}),
+        (_("Publishing"), {"fields": ["status", "review_note", "published_at", "author"]}),
+        (
+            _("Medical review"),
+            {"fields": ["reviewed_by", "last_reviewed", "reading_grade"]},
+        ),
+        (_("Cover image"), {"fields": ["cover_image", "cover_alt"]}),
+        (
+            _("Statistics"),
+            {
+                "fields": [
+                    "views_last_30_days",
+                    "view_count",
+                    "version",
+                    "created_at",
+                    "updated_at",
+                ],
+            },
+        ),
+    ]
 
     def formfield_for_dbfield(self, db_field, request, **kwargs):
         if db_field.name == "body":
             kwargs["widget"] = forms.Textarea(
                 attrs={"rows": 28, "cols": 80, "class": "vLargeTextField"}
             )
-        return super().formfield_for_dbfield(db_field, request, **kwargs)
+        field = super().formfield_for_dbfield(db_field, request, **kwargs)
+        if db_field.name == "published_at":
+            field.help_text = f"{field.help_text} {time_zone_note()}"
+        return field
 
-    fieldsets = [
-        (None, {"fields": ["title", "slug", "category", "excerpt", "body", "tags"]}),
-        (_("Publishing"), {"fields": ["status", "published_at", "author"]}),
-        (_("Cover image"), {"fields": ["cover_image", "cover_alt"]}),
-        (
-            _("Statistics"),
-            {"classes": ["collapse"], "fields": ["view_count", "created_at", "updated_at"]},
-        ),
-    ]
+    def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
+        try:
+            return super().changeform_view(request, object_id, form_url, extra_context)
+        except ArticleVersionConflict:
+            # Someone saved between the form's version check and the write, and
+            # the transaction was rolled back. Validating the same POST again now
+            # fails the check, so the editor gets the form, their text and the error.
+            return super().changeform_view(request, object_id, form_url, extra_context)
+
+    def get_form(self, request, obj=None, **kwargs):
+        form = super().get_form(request, obj, **kwargs)
+        form.current_user = request.user
+        return form
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = list(super().get_readonly_fields(request, obj))
+        if not request.user.has_perm("articles.publish_article"):
+            readonly += self.editor_fields
+        return readonly
+
+    def get_queryset(self, request):
+        articles = super().get_queryset(request)
+        if not request.user.has_perm("articles.edit_any_article"):
+            articles = articles.filter(author=request.user)
+        return articles
+
+    def get_object(self, request, object_id, from_field=None):
+        article = super().get_object(request, object_id, from_field)
+        if article is None and not request.user.has_perm("articles.edit_any_article"):
+            # Another author's article: answer as if it did not exist.
+            raise Http404("No such article.")
+        return article
+
+    def has_change_permission(self, request, obj=None):
+        return super().has_change_permission(request, obj) and can_edit_article(request.user, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        allowed = super().has_delete_permission(request, obj)
+        if obj is None or request.user.has_perm("articles.edit_any_article"):
+            return allowed
+        return allowed and obj.status in {Article.Status.DRAFT, Article.Status.IN_REVIEW}
+
+    def has_publish_permission(self, request):
+        return request.user.has_perm("articles.publish_article")
+
+    def get_actions(self, request):
+        actions = super().get_actions(request)
+        if not request.user.has_perm("articles.edit_any_article"):
+            # The bulk delete cannot tell drafts from published articles.
+            actions.pop("delete_selected", None)
+        return actions
 
     def get_changeform_initial_data(self, request):
         return {"author": request.user.pk, **super().get_changeform_initial_data(request)}
@@ -112,11 +332,265 @@ class ArticleAdmin(admin.ModelAdmin):
             obj.author = request.user
         super().save_model(request, obj, form, change)
 
+    def save_related(self, request, form, formsets, change):
+        super().save_related(request, form, formsets, change)
+        services.record_revision(form.instance, user=request.user)
+
     def view_on_site(self, obj):
-        # Only a page readers can open gets the link; drafts would 404.
+        # Only a page readers can open gets the link; drafts have "Preview".
         if Article.objects.published().filter(pk=obj.pk).exists():
             return obj.get_absolute_url()
         return None
+
+    # Columns and read-only fields ------------------------------------------
+
+    @admin.display(description=_("status"), ordering="status")
+    def status_label(self, obj):
+        if obj.status == Article.Status.PUBLISHED and obj.published_at > timezone.now():
+            when = date_format(timezone.localtime(obj.published_at), "DATETIME_FORMAT")
+            return format_html("<strong>{}</strong> {}", _("Scheduled"), when)
+        return obj.get_status_display()
+
+    @admin.display(description=_("reading grade"), ordering="readability_grade")
+    def reading_grade(self, obj):
+        grade = obj.readability_grade
+        if grade is None:
+            return "-"
+        if grade > TARGET_GRADE:
+            return format_html(
+                '<span class="readability-warning" title="{}">⚠ {}</span>',
+                _("Above grade %(target)s, the usual target for patient-facing health text.")
+                % {"target": TARGET_GRADE},
+                grade,
+            )
+        return str(grade)
+
+    @admin.display(description=_("medically reviewed"), boolean=True)
+    def is_reviewed(self, obj):
+        return obj.reviewed_by_id is not None
+
+    @admin.display(description=_("views, last 30 days"))
+    def views_last_30_days(self, obj):
+        if obj.pk is None:
+            return "-"
+        series = selectors.daily_view_series(article=obj)
+        total = sum(views for _day, views in series)
+        label = _("%(total)s views in the last 30 days") % {"total": total}
+        return format_html("{} {}", charts.sparkline([v for _d, v in series], label=label), label)
+
+    # Admin actions -----------------------------------------------------------
+
+    def _render(self, request, template, **context):
+        """Render an admin page of this model with the admin's usual context."""
+        return TemplateResponse(
+            request,
+            f"admin/articles/article/{template}",
+            {**self.admin_site.each_context(request), "opts": self.model._meta, **context},
+        )
+
+    def _confirm(self, request, queryset, action, title, form=None):
+        """Render the confirmation page for ``action`` over ``queryset``."""
+        return self._render(
+            request,
+            "action_confirmation.html",
+            title=title,
+            articles=queryset.select_related("category"),
+            action=action,
+            action_checkbox_name=helpers.ACTION_CHECKBOX_NAME,
+            form=form,
+        )
+
+    def _status_action(self, request, queryset, status, title, done_messages):
+        if "confirm" not in request.POST:
+            return self._confirm(request, queryset, request.POST["action"], title)
+        articles = list(queryset.select_related("category"))
+        refused = []
+        if status == Article.Status.PUBLISHED:
+            refused = [a for a in articles if services.publishing_problem(a)]
+            articles = [a for a in articles if a not in refused]
+        changed = services.set_status(articles, status, user=request.user)
+        self.message_user(request, ngettext(*done_messages, changed) % changed, messages.SUCCESS)
+        if refused:
+            self.message_user(
+                request,
+                _("Not published, a medical reviewer is needed first: %(titles)s")
+                % {"titles": ", ".join(a.title for a in refused)},
+                messages.WARNING,
+            )
+        return None
+
+    publish_now = status_action(
+        Article.Status.PUBLISHED,
+        _("Publish selected articles now"),
+        _("Publish these articles now?"),
+        ("%d article published.", "%d articles published."),
+    )
+    unpublish = status_action(
+        Article.Status.DRAFT,
+        _("Unpublish selected articles (to draft)"),
+        _("Unpublish these articles?"),
+        ("%d article unpublished.", "%d articles unpublished."),
+    )
+    archive = status_action(
+        Article.Status.ARCHIVED,
+        _("Archive selected articles"),
+        _("Archive these articles?"),
+        ("%d article archived.", "%d articles archived."),
+    )
+
+    @admin.action(permissions=["publish"], description=_("Move selected articles to a category"))
+    def move_to_category(self, request, queryset):
+        form = CategoryChoiceForm(request.POST if "confirm" in request.POST else None)
+        if not form.is_valid():
+            return self._confirm(
+                request, queryset, "move_to_category", _("Move these articles?"), form
+            )
+        category = form.cleaned_data["category"]
+        changed = services.move_to_category(queryset, category, user=request.user)
+        self.message_user(
+            request,
+            ngettext(
+                "%(count)d article moved to %(category)s.",
+                "%(count)d articles moved to %(category)s.",
+                changed,
+            )
+            % {"count": changed, "category": category.name},
+            messages.SUCCESS,
+        )
+        return None
+
+    # Revisions and statistics -------------------------------------------------
+
+    def get_urls(self):
+        wrap = self.admin_site.admin_view
+        return [
+            path(
+                "<path:object_id>/revisions/",
+                wrap(self.revisions_view),
+                name="articles_article_revisions",
+            ),
+            path(
+                "<path:object_id>/revisions/<int:revision_id>/",
+                wrap(self.revision_view),
+                name="articles_article_revision",
+            ),
+            path("statistics/", wrap(self.statistics_view), name="articles_article_statistics"),
+            *super().get_urls(),
+        ]
+
+    def _article_for_history(self, request, object_id):
+        article = self.get_object(request, object_id)
+        if article is None:
+            raise Http404("No such article.")
+        if not (
+            self.has_view_or_change_permission(request, article)
+            and request.user.has_perm("articles.view_articlerevision")
+        ):
+            raise PermissionDenied
+        return article
+
+    def revisions_view(self, request, object_id):
+        article = self._article_for_history(request, object_id)
+        return self._render(
+            request,
+            "revisions.html",
+            title=_("Revisions of “%(title)s”") % {"title": article.title},
+            original=article,
+            revisions=article.revisions.select_related("created_by", "category"),
+        )
+
+    def revision_view(self, request, object_id, revision_id):
+        article = self._article_for_history(request, object_id)
+        revision = get_object_or_404(
+            ArticleRevision.objects.select_related("category", "created_by"),
+            pk=revision_id,
+            article=article,
+        )
+        can_restore = can_edit_article(request.user, article) and self.has_change_permission(
+            request, article
+        )
+        if request.method == "POST":
+            if not can_restore:
+                raise PermissionDenied
+            services.restore_revision(revision, user=request.user)
+            self.message_user(
+                request,
+                _("The revision of %(when)s was restored.")
+                % {"when": date_format(timezone.localtime(revision.created_at), "DATETIME_FORMAT")},
+                messages.SUCCESS,
+            )
+            return redirect("admin:articles_article_change", article.pk)
+        return self._render(
+            request,
+            "revision_diff.html",
+            title=_("Revision of “%(title)s”") % {"title": revision.title},
+            original=article,
+            revision=revision,
+            diffs=revision_diff(revision, article),
+            can_restore=can_restore,
+        )
+
+    def statistics_view(self, request):
+        if not self.has_publish_permission(request):
+            raise PermissionDenied
+        series = selectors.daily_view_series(days=30)
+        return self._render(
+            request,
+            "statistics.html",
+            title=_("Statistics"),
+            chart=charts.bar_chart(series),
+            total=sum(views for _day, views in series),
+            top_articles=selectors.top_articles(days=7, limit=10),
+            summary=selectors.editorial_summary(),
+            in_review=Article.objects.filter(status=Article.Status.IN_REVIEW)
+            .select_related("author")
+            .order_by("-updated_at")[:20],
+            scheduled=Article.objects.scheduled().order_by("published_at")[:20],
+            reviews_due=selectors.reviews_due()
+            .select_related("reviewed_by")
+            .order_by("last_reviewed")[:20],
+        )
+
+
+def revision_diff(revision: ArticleRevision, article: Article) -> list[dict]:
+    """Return, per field, the lines removed and added between a revision and the article now."""
+    current_tags = ", ".join(sorted(article.tags.names()))
+    pairs = [
+        (_("Title"), revision.title, article.title),
+        (_("Category"), str(revision.category or ""), str(article.category)),
+        (_("Status"), revision.get_status_display(), article.get_status_display()),
+        (_("Tags"), ", ".join(revision.tags), current_tags),
+        (_("Excerpt"), revision.excerpt, article.excerpt),
+        (_("Body"), revision.body, article.body),
+    ]
+    diffs = []
+    for label, old, new in pairs:
+        lines = [
+            (line[0], line[2:])
+            for line in difflib.ndiff(old.splitlines(), new.splitlines())
+            if line[:1] in {"-", "+", " "}
+        ]
+        diffs.append({"label": label, "changed": old != new, "lines": lines})
+    return diffs
+
+
+@admin.register(Reviewer)
+class ReviewerAdmin(admin.ModelAdmin):
+    formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
+    list_display = ["name", "credentials", "slug"]
+    prepopulated_fields = {"slug": ["name"]}
+    search_fields = ["name", "credentials"]
+
+
+@admin.register(SiteSettings)
+class SiteSettingsAdmin(admin.ModelAdmin):
+    list_display = ["__str__", "disclaimer"]
+
+    def has_add_permission(self, request):
+        return not SiteSettings.objects.exists() and super().has_add_permission(request)
+
+    def has_delete_permission(self, request, obj=None):
+        return False
 
 
 @admin.register(AuthorProfile)

@@ -1,3 +1,4 @@
+import datetime as dt
 import difflib
 import uuid
 from pathlib import PurePosixPath
@@ -13,6 +14,7 @@ from django.utils.translation import gettext_lazy as _
 from taggit.managers import TaggableManager
 
 from articles.images import sync_renditions
+from articles.readability import flesch_kincaid_grade
 from articles.rendering import render_body
 
 # First path segments the site itself uses; a category slug equal to one of
@@ -101,6 +103,21 @@ class Category(models.Model):
         default=0,
         help_text=_("Order in the navigation; lower numbers come first."),
     )
+    requires_review = models.BooleanField(
+        _("requires medical review"),
+        default=False,
+        help_text=_(
+            "Articles here (and in sub-categories) cannot be published without a medical reviewer."
+        ),
+    )
+    crisis_resources = models.TextField(
+        _("crisis resources"),
+        blank=True,
+        help_text=_(
+            "Optional plain text shown in a highlighted box under every article here and in "
+            "sub-categories, for example helpline numbers for mental-health topics."
+        ),
+    )
 
     class Meta:
         verbose_name = _("category")
@@ -146,6 +163,16 @@ class ArticleQuerySet(models.QuerySet):
         """Return the articles the public may see: published and due."""
         return self.filter(status=Article.Status.PUBLISHED, published_at__lte=timezone.now())
 
+    def scheduled(self):
+        """Return the published articles whose publish date is still ahead."""
+        return self.filter(status=Article.Status.PUBLISHED, published_at__gt=timezone.now())
+
+    def review_overdue(self, today=None):
+        """Return the live articles whose medical review is older than the review interval."""
+        today = today or timezone.localdate()
+        due = today - dt.timedelta(days=settings.HEALTHHUB_REVIEW_INTERVAL_DAYS)
+        return self.filter(status=Article.Status.PUBLISHED, last_reviewed__lt=due)
+
     def newest_first(self):
         return self.order_by("-published_at", "-pk")
 
@@ -171,10 +198,52 @@ def cover_upload_to(instance, filename):
     return f"covers/{uuid.uuid4().hex}{suffix}"
 
 
+class Reviewer(models.Model):
+    """A medical professional who checks articles before and after publication."""
+
+    name = models.CharField(_("name"), max_length=120)
+    slug = models.SlugField(
+        _("slug"),
+        max_length=120,
+        unique=True,
+        help_text=_("The reviewer's public page: /reviewer/slug/."),
+    )
+    credentials = models.CharField(
+        _("credentials"),
+        max_length=120,
+        help_text=_("Qualifications as readers should see them, for example “MD, Psychiatry”."),
+    )
+    bio = models.TextField(
+        _("bio"), blank=True, max_length=600, help_text=_("Two or three plain-text sentences.")
+    )
+    profile_url = models.URLField(
+        _("profile link"),
+        blank=True,
+        help_text=_("Optional. A page that confirms the credentials, such as a registry entry."),
+    )
+
+    class Meta:
+        verbose_name = _("medical reviewer")
+        verbose_name_plural = _("medical reviewers")
+        ordering = ["name"]
+
+    def __str__(self):
+        return f"{self.name}, {self.credentials}"
+
+    def get_absolute_url(self):
+        return reverse("articles:reviewer", kwargs={"slug": self.slug})
+
+
+class ArticleVersionConflict(Exception):
+    """Someone else saved the article after it was loaded for editing."""
+
+
 class Article(models.Model):
     class Status(models.TextChoices):
         DRAFT = "draft", _("Draft")
+        IN_REVIEW = "in_review", _("In review")
         PUBLISHED = "published", _("Published")
+        ARCHIVED = "archived", _("Archived")
 
     title = models.CharField(_("title"), max_length=200)
     slug = models.SlugField(
@@ -258,6 +327,34 @@ class Article(models.Model):
         help_text=_("Set when a published article's text changes substantially."),
     )
     view_count = models.PositiveBigIntegerField(_("views"), default=0, editable=False)
+    review_note = models.TextField(
+        _("note to the author"),
+        blank=True,
+        help_text=_("Why an editor sent the article back to draft, or what to change."),
+    )
+    reviewed_by = models.ForeignKey(
+        Reviewer,
+        verbose_name=_("medically reviewed by"),
+        on_delete=models.PROTECT,
+        null=True,
+        blank=True,
+        related_name="articles",
+    )
+    last_reviewed = models.DateField(
+        _("last reviewed"),
+        null=True,
+        blank=True,
+        help_text=_("The day the reviewer last checked the article. Left empty, today."),
+    )
+    readability_grade = models.DecimalField(
+        _("reading grade"),
+        max_digits=4,
+        decimal_places=1,
+        null=True,
+        editable=False,
+        help_text=_("Flesch-Kincaid grade of the body, computed when the article is saved."),
+    )
+    version = models.PositiveIntegerField(_("version"), default=1, editable=False)
 
     objects = ArticleQuerySet.as_manager()
 
@@ -265,6 +362,10 @@ class Article(models.Model):
         verbose_name = _("article")
         verbose_name_plural = _("articles")
         ordering = ["-published_at", "-pk"]
+        permissions = [
+            ("publish_article", _("Can publish, unpublish, schedule and archive articles")),
+            ("edit_any_article", _("Can see and edit every author's articles")),
+        ]
         indexes = [
             models.Index(fields=["status", "-published_at"], name="article_status_published_idx"),
             models.Index(
@@ -298,6 +399,9 @@ class Article(models.Model):
         self.toc = rendered.toc
         self.word_count = rendered.word_count
         self.reading_minutes = rendered.reading_minutes
+        self.readability_grade = flesch_kincaid_grade(rendered.html)
+        if self.reviewed_by_id and self.last_reviewed is None:
+            self.last_reviewed = timezone.localdate()
         saved = getattr(self, "_saved_state", None)
         if saved and self._is_substantial_edit(saved["body"], now):
             self.content_updated_at = now
@@ -313,7 +417,17 @@ class Article(models.Model):
                 and field.name not in {"view_count", "cover_renditions"}
                 and field.attname not in deferred
             ]
-        super().save(*args, **kwargs)
+        expected = self.version
+        self._check_version = not self._state.adding and "version" in (
+            kwargs.get("update_fields") or ()
+        )
+        if self._check_version:
+            self.version = expected + 1
+        try:
+            super().save(*args, **kwargs)
+        except ArticleVersionConflict:
+            self.version = expected
+            raise
         if not saved or saved["slug"] != self.slug:
             ArticleSlug.objects.update_or_create(slug=self.slug, defaults={"article": self})
         if not saved or saved["cover_image"] != (self.cover_image.name or ""):
@@ -331,6 +445,15 @@ class Article(models.Model):
         instance = super().from_db(db, field_names, values)
         instance._remember_saved_state()
         return instance
+
+    def _do_update(self, base_qs, using, pk_val, values, update_fields, forced_update):
+        # Optimistic locking: the row is written only if nobody has saved it
+        # since it was loaded, checked in the very UPDATE that writes it.
+        if not getattr(self, "_check_version", False):
+            return super()._do_update(base_qs, using, pk_val, values, update_fields, forced_update)
+        if base_qs.filter(pk=pk_val, version=self.version - 1)._update(values):
+            return True
+        raise ArticleVersionConflict(pk_val)
 
     def get_author_url(self):
         return reverse("articles:author", kwargs={"username": self.author.get_username()})
@@ -384,6 +507,112 @@ class ArticleSlug(models.Model):
 
     def __str__(self):
         return self.slug
+
+
+class Reference(models.Model):
+    """A source an article cites, listed under "References" in its order."""
+
+    article = models.ForeignKey(
+        Article, verbose_name=_("article"), on_delete=models.CASCADE, related_name="references"
+    )
+    position = models.PositiveSmallIntegerField(_("position"), default=0)
+    title = models.CharField(_("title"), max_length=300)
+    publisher = models.CharField(
+        _("publisher"),
+        max_length=200,
+        blank=True,
+        help_text=_("The journal, organisation or publisher, for example “The Lancet” or “NHS”."),
+    )
+    year = models.PositiveSmallIntegerField(_("year"), null=True, blank=True)
+    url = models.URLField(_("URL"), max_length=500, blank=True)
+    doi = models.CharField(
+        _("DOI"), max_length=200, blank=True, help_text=_("For example 10.1000/xyz123.")
+    )
+    pmid = models.CharField(
+        _("PMID"), max_length=20, blank=True, help_text=_("The PubMed identifier, digits only.")
+    )
+
+    class Meta:
+        verbose_name = _("reference")
+        verbose_name_plural = _("references")
+        ordering = ["article", "position", "pk"]
+        constraints = [
+            models.CheckConstraint(
+                condition=~Q(url="") | ~Q(doi="") | ~Q(pmid=""),
+                name="reference_has_locator",
+                violation_error_message=_("Give a URL, a DOI or a PMID."),
+            ),
+        ]
+
+    def __str__(self):
+        return self.title
+
+    def get_link(self) -> str:
+        """Return where the reference can be read: its URL, else its DOI or PubMed page."""
+        if self.url:
+            return self.url
+        if self.doi:
+            return f"https://doi.org/{self.doi}"
+        return f"https://pubmed.ncbi.nlm.nih.gov/{self.pmid}/"
+
+
+class ArticleRevision(models.Model):
+    """A snapshot of an article taken each time it is saved."""
+
+    article = models.ForeignKey(
+        Article, verbose_name=_("article"), on_delete=models.CASCADE, related_name="revisions"
+    )
+    title = models.CharField(_("title"), max_length=200)
+    excerpt = models.TextField(_("excerpt"), blank=True)
+    body = models.TextField(_("body"))
+    category = models.ForeignKey(
+        Category,
+        verbose_name=_("category"),
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="+",
+    )
+    tags = models.JSONField(_("tags"), default=list)
+    status = models.CharField(_("status"), max_length=20, choices=Article.Status.choices)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("saved by"),
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(_("saved"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("revision")
+        verbose_name_plural = _("revisions")
+        ordering = ["-created_at", "-pk"]
+        indexes = [models.Index(fields=["article", "-created_at"], name="revision_article_idx")]
+
+    def __str__(self):
+        return f"{self.article_id} at {self.created_at:%Y-%m-%d %H:%M}"
+
+
+class SiteSettings(models.Model):
+    """Site-wide texts editors manage in the admin; there is one row."""
+
+    disclaimer = models.TextField(
+        _("medical disclaimer"),
+        blank=True,
+        default=(
+            "For information only; not a substitute for professional medical advice, "
+            "diagnosis or treatment. Ask a doctor or another qualified professional "
+            "about any health question."
+        ),
+        help_text=_("Plain text shown under every article. Leave empty to show none."),
+    )
+
+    class Meta:
+        verbose_name = _("site settings")
+        verbose_name_plural = _("site settings")
+
+    def __str__(self):
+        return str(_("Site settings"))
 
 
 class DailyViews(models.Model):

@@ -8,7 +8,7 @@ from django.db.models import Case, Count, IntegerField, Q, QuerySet, Sum, Value,
 from django.http import HttpRequest
 from django.utils import timezone
 
-from articles.models import Article, Category
+from articles.models import Article, Category, DailyViews
 
 CONTENT_VERSION_KEY = "healthhub:content-version"
 # Cached lists are rebuilt at least this often, so a scheduled article shows
@@ -110,4 +110,61 @@ def _related_query(article: Article) -> QuerySet[Article]:
         )
         .filter(Q(shared_tags__gt=0) | Q(category_id=article.category_id))
         .order_by("-shared_tags", "-same_category", "-published_at", "-pk")
+    )
+
+
+# Editorial reads -------------------------------------------------------------
+
+
+def review_required_category_ids(categories: list[Category] | None = None) -> set[int]:
+    """Return the ids of the categories that require a medical review, sub-categories included."""
+    categories = list(Category.objects.all()) if categories is None else categories
+    ids: set[int] = set()
+    for category in categories:
+        if category.requires_review:
+            ids |= descendant_ids(category, categories)
+    return ids
+
+
+def reviews_due(today: dt.date | None = None) -> QuerySet[Article]:
+    """Return the live articles whose review is overdue, or that need one and never had it."""
+    overdue = Article.objects.review_overdue(today)
+    never = Article.objects.filter(
+        status=Article.Status.PUBLISHED,
+        reviewed_by__isnull=True,
+        category_id__in=review_required_category_ids(),
+    )
+    return overdue | never
+
+
+def editorial_summary() -> dict[str, int]:
+    """Return the counts the admin index shows: in review, scheduled and reviews due."""
+    return {
+        "in_review": Article.objects.filter(status=Article.Status.IN_REVIEW).count(),
+        "scheduled": Article.objects.scheduled().count(),
+        "reviews_due": reviews_due().count(),
+    }
+
+
+def daily_view_series(*, days: int = 30, article: Article | None = None) -> list[tuple]:
+    """Return (date, views) for each of the last ``days`` days (UTC), oldest first, gaps as 0."""
+    today = timezone.now().date()
+    start = today - dt.timedelta(days=days - 1)
+    rows = DailyViews.objects.filter(date__gte=start)
+    if article is not None:
+        rows = rows.filter(article=article)
+    totals = dict(rows.values_list("date").annotate(total=Sum("views")).order_by())
+    return [
+        (day, totals.get(day, 0)) for day in (start + dt.timedelta(days=n) for n in range(days))
+    ]
+
+
+def top_articles(*, days: int = 7, limit: int = 10) -> list[Article]:
+    """Return the articles with the most views over the last ``days`` days, with ``period_views``."""
+    since = timezone.now().date() - dt.timedelta(days=days - 1)
+    return list(
+        Article.objects.filter(daily_views__date__gte=since)
+        .select_related("category")
+        .annotate(period_views=Sum("daily_views__views"))
+        .order_by("-period_views", "title")[:limit]
     )

@@ -1,4 +1,4 @@
-"""Writes: counting views and importing articles."""
+"""Writes: counting views, the editorial workflow, importing and exporting articles."""
 
 import datetime as dt
 import re
@@ -19,7 +19,7 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.text import slugify
 
-from articles.models import Article, Category
+from articles.models import Article, ArticleRevision, Category, Reference, Reviewer
 from articles.selectors import CONTENT_VERSION_KEY
 
 # Crawlers, link unfurlers and previewers announce themselves; counting them
@@ -65,6 +65,97 @@ def bump_content_version() -> None:
         cache.set(CONTENT_VERSION_KEY, int(time.time()), timeout=None)
 
 
+# Editorial workflow --------------------------------------------------------
+
+
+def requires_review(category: Category) -> bool:
+    """Return whether ``category`` or a category above it requires a medical review."""
+    seen = set()
+    while category is not None and category.pk not in seen:
+        if category.requires_review:
+            return True
+        seen.add(category.pk)
+        category = category.parent
+    return False
+
+
+def publishing_problem(article: Article) -> str | None:
+    """Return why ``article`` may not be published yet, or None."""
+    if article.reviewed_by_id is None and requires_review(article.category):
+        return (
+            f"“{article.category.name}” articles need a medical reviewer before they are "
+            "published. Choose the reviewer who checked this article."
+        )
+    return None
+
+
+def record_revision(article: Article, *, user=None) -> ArticleRevision:
+    """Store a snapshot of ``article`` as it is now saved, tags included."""
+    return ArticleRevision.objects.create(
+        article=article,
+        title=article.title,
+        excerpt=article.excerpt,
+        body=article.body,
+        category_id=article.category_id,
+        tags=sorted(article.tags.names()),
+        status=article.status,
+        created_by=user if user is not None and user.is_authenticated else None,
+    )
+
+
+@transaction.atomic
+def restore_revision(revision: ArticleRevision, *, user=None) -> Article:
+    """Put a revision's text, category, tags and status back; record that as a new revision."""
+    article = revision.article
+    article.title = revision.title
+    article.excerpt = revision.excerpt
+    article.body = revision.body
+    if revision.category_id is not None:
+        article.category_id = revision.category_id
+    article.status = revision.status
+    article.save()
+    article.tags.set(revision.tags)
+    record_revision(article, user=user)
+    return article
+
+
+@transaction.atomic
+def set_status(articles, status: str, *, user=None) -> int:
+    """Move each article to ``status`` (publishing now if it has no date); return how many moved.
+
+    Articles already in that status are left alone.
+    """
+    changed = 0
+    for article in articles:
+        if article.status == status and not (
+            status == Article.Status.PUBLISHED and article.published_at > timezone.now()
+        ):
+            continue
+        article.status = status
+        if status == Article.Status.PUBLISHED:
+            now = timezone.now()
+            if article.published_at is None or article.published_at > now:
+                article.published_at = now
+        article.save()
+        record_revision(article, user=user)
+        changed += 1
+    return changed
+
+
+@transaction.atomic
+def move_to_category(articles, category: Category, *, user=None) -> int:
+    """Move each article to ``category``; return how many moved."""
+    changed = 0
+    for article in articles:
+        if article.category_id == category.pk:
+            continue
+        article.category = category
+        article.save()
+        record_revision(article, user=user)
+        changed += 1
+    return changed
+
+
 # Import ------------------------------------------------------------------
 
 FRONT_MATTER_FIELDS = {
@@ -77,9 +168,24 @@ FRONT_MATTER_FIELDS = {
     "excerpt",
     "author",
     "status",
+    "updated",
+    "review_note",
+    "reviewer",
+    "last_reviewed",
+    "references",
+    "cover_image",
+    "cover_alt",
 }
 # Model field name -> front matter key, to name the field the author wrote.
-_FIELD_KEYS = {"published_at": "published", "view_count": "views", "body": "body"}
+_FIELD_KEYS = {
+    "published_at": "published",
+    "view_count": "views",
+    "body": "body",
+    "content_updated_at": "updated",
+    "reviewed_by": "reviewer",
+}
+REFERENCE_KEYS = ("title", "publisher", "year", "url", "doi", "pmid")
+REVIEWER_KEYS = ("slug", "name", "credentials", "bio", "profile_url")
 
 
 class ArticleImportError(Exception):
@@ -149,6 +255,13 @@ def import_article(metadata: dict, body: str, *, update_existing: bool = True) -
         article.published_at = _datetime(metadata, "published")
         article.category = _category(metadata)
         article.author = _author(metadata)
+        article.review_note = _text(metadata, "review_note")
+        article.reviewed_by = _reviewer(metadata)
+        article.last_reviewed = _date(metadata, "last_reviewed")
+        article.cover_image = _text(metadata, "cover_image")
+        article.cover_alt = _text(metadata, "cover_alt")
+        updated = _datetime(metadata, "updated") if metadata.get("updated") else None
+        references = _references(metadata)
         views = _views(metadata)
         if created:
             article.view_count = views or 0
@@ -163,7 +276,16 @@ def import_article(metadata: dict, body: str, *, update_existing: bool = True) -
         if not created and views is not None:
             Article.objects.filter(pk=article.pk).update(view_count=views)
             article.view_count = views
+        if updated is not None:
+            # Set after saving, which would otherwise date a substantial edit now.
+            Article.objects.filter(pk=article.pk).update(content_updated_at=updated)
+            article.content_updated_at = updated
         article.tags.set(tags)
+        article.references.all().delete()
+        for reference in references:
+            reference.article = article
+        Reference.objects.bulk_create(references)
+        record_revision(article)
     return ImportResult(article, "created" if created else "updated")
 
 
@@ -178,10 +300,12 @@ def _text(metadata: dict, key: str, *, required: bool = False) -> str:
     return str(value).strip()
 
 
-def _datetime(metadata: dict, key: str) -> dt.datetime:
-    value = metadata.get(key)
-    if value is None:
+def _datetime(metadata: dict, key: str) -> dt.datetime | None:
+    if key not in metadata:
         return timezone.now()
+    value = metadata[key]
+    if value is None:  # written out as null: a draft that never had a date
+        return None
     if isinstance(value, str):
         try:
             parsed = parse_datetime(value.strip()) or parse_date(value.strip())
@@ -195,6 +319,79 @@ def _datetime(metadata: dict, key: str) -> dt.datetime:
     if isinstance(value, dt.date):
         return timezone.make_aware(dt.datetime.combine(value, dt.time()))
     raise ArticleImportError(key, f"expected a date, got {type(value).__name__}")
+
+
+def _date(metadata: dict, key: str) -> dt.date | None:
+    value = metadata.get(key)
+    if value is None:
+        return None
+    if isinstance(value, str):
+        try:
+            value = parse_date(value.strip())
+        except ValueError:
+            value = None
+        if value is None:
+            raise ArticleImportError(key, f"{metadata[key]!r} is not a date (use YYYY-MM-DD)")
+    if isinstance(value, dt.datetime) or not isinstance(value, dt.date):
+        raise ArticleImportError(key, "expected a date such as 2026-03-14")
+    return value
+
+
+def _reviewer(metadata: dict) -> Reviewer | None:
+    """Find the reviewer by slug; a mapping with name and credentials creates them if missing."""
+    value = metadata.get("reviewer")
+    if value is None:
+        return None
+    if isinstance(value, str):
+        reviewer = Reviewer.objects.filter(slug=value.strip()).first()
+        if reviewer is None:
+            raise ArticleImportError("reviewer", f"no reviewer with slug {value!r}")
+        return reviewer
+    if not isinstance(value, dict) or set(map(str, value)) - set(REVIEWER_KEYS):
+        raise ArticleImportError(
+            "reviewer", f"expected a slug or a mapping of {', '.join(REVIEWER_KEYS)}"
+        )
+    fields = {key: _text(value, key) for key in REVIEWER_KEYS}
+    reviewer = Reviewer.objects.filter(slug=fields["slug"]).first()
+    if reviewer is not None:
+        return reviewer
+    reviewer = Reviewer(**fields)
+    try:
+        reviewer.full_clean()
+    except ValidationError as error:
+        field, messages = next(iter(error.message_dict.items()))
+        raise ArticleImportError(f"reviewer {field}", " ".join(messages)) from error
+    reviewer.save()
+    return reviewer
+
+
+def _references(metadata: dict) -> list[Reference]:
+    value = metadata.get("references")
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ArticleImportError("references", "expected a list of mappings with a title")
+    references = []
+    for position, item in enumerate(value, start=1):
+        if not isinstance(item, dict) or set(map(str, item)) - set(REFERENCE_KEYS):
+            raise ArticleImportError(
+                "references", f"item {position}: use only {', '.join(REFERENCE_KEYS)}"
+            )
+        year = item.get("year")
+        if year is not None and (isinstance(year, bool) or not isinstance(year, int)):
+            raise ArticleImportError("references", f"item {position}: year must be a number")
+        reference = Reference(
+            position=position,
+            year=year,
+            **{key: _text(item, key) for key in REFERENCE_KEYS if key != "year"},
+        )
+        try:
+            reference.full_clean(exclude=["article"])
+        except ValidationError as error:
+            problem = " ".join(error.messages)
+            raise ArticleImportError("references", f"item {position}: {problem}") from error
+        references.append(reference)
+    return references
 
 
 def _views(metadata: dict) -> int | None:
@@ -256,3 +453,57 @@ def _author(metadata: dict):
         user.set_unusable_password()
         user.save(update_fields=["password"])
     return user
+
+
+# Export ------------------------------------------------------------------
+
+
+def export_article(article: Article) -> str:
+    """Return ``article`` as Markdown with front matter that import_article reads back."""
+    metadata = {
+        "title": article.title,
+        "slug": article.slug,
+        "category": article.category.name,
+        "status": article.status,
+        "published": article.published_at.isoformat() if article.published_at else None,
+        "views": article.view_count,
+        "tags": sorted(article.tags.names()),
+        "excerpt": article.excerpt,
+        "author": article.author.get_username(),
+    }
+    if article.content_updated_at:
+        metadata["updated"] = article.content_updated_at.isoformat()
+    if article.review_note:
+        metadata["review_note"] = article.review_note
+    if article.reviewed_by:
+        reviewer = article.reviewed_by
+        metadata["reviewer"] = {
+            key: getattr(reviewer, key) for key in REVIEWER_KEYS if getattr(reviewer, key)
+        }
+    if article.last_reviewed:
+        metadata["last_reviewed"] = article.last_reviewed.isoformat()
+    references = [
+        {key: getattr(ref, key) for key in REFERENCE_KEYS if getattr(ref, key) not in ("", None)}
+        for ref in article.references.all()
+    ]
+    if references:
+        metadata["references"] = references
+    if article.cover_image:
+        metadata["cover_image"] = article.cover_image.name
+        metadata["cover_alt"] = article.cover_alt
+    front = yaml.safe_dump(metadata, sort_keys=False, allow_unicode=True, width=1000)
+    return f"---\n{front}---\n\n{article.body.strip()}\n"
+
+
+def export_articles(directory: Path):
+    """Write every article to ``directory`` as <slug>.md; yield each path as it is written."""
+    directory.mkdir(parents=True, exist_ok=True)
+    articles = (
+        Article.objects.select_related("category", "author", "reviewed_by")
+        .prefetch_related("tags", "references")
+        .order_by("pk")
+    )
+    for article in articles:
+        path = directory / f"{article.slug}.md"
+        path.write_text(export_article(article), encoding="utf-8")
+        yield article, path

@@ -5,7 +5,7 @@ from django.dispatch import receiver
 from taggit.models import Tag
 
 from articles.images import delete_article_files
-from articles.models import Article, AuthorProfile, Category
+from articles.models import Article, AuthorProfile, Category, Reference, Reviewer, SiteSettings
 from articles.services import bump_content_version
 
 
@@ -13,7 +13,7 @@ def content_changed(sender, **kwargs):
     bump_content_version()
 
 
-for model in (Article, Category, AuthorProfile, Tag):
+for model in (Article, Category, AuthorProfile, Tag, Reviewer, Reference, SiteSettings):
     post_save.connect(content_changed, sender=model, dispatch_uid=f"content-saved-{model.__name__}")
     post_delete.connect(
         content_changed, sender=model, dispatch_uid=f"content-deleted-{model.__name__}"

@@ -53,6 +53,20 @@ def person(request, user, *, with_context: bool = True) -> dict:
     return {"@context": SCHEMA, **data} if with_context else data
 
 
+def reviewer(request, reviewer, *, with_context: bool = True) -> dict:
+    data = {
+        "@type": "Person",
+        "name": reviewer.name,
+        "honorificSuffix": reviewer.credentials,
+        "url": _absolute(request, reviewer.get_absolute_url()),
+    }
+    if reviewer.profile_url:
+        data["sameAs"] = [reviewer.profile_url]
+    if reviewer.bio:
+        data["description"] = reviewer.bio
+    return {"@context": SCHEMA, **data} if with_context else data
+
+
 def is_medical(lineage) -> bool:
     """Return whether a category chain sits under one of the medical categories."""
     return any(category.slug in settings.HEALTHHUB_MEDICAL_CATEGORIES for category in lineage)
@@ -75,6 +89,10 @@ def article(request, article, lineage) -> dict:
         "wordCount": article.word_count,
         "inLanguage": "en",
     }
+    if article.reviewed_by is not None:
+        data["reviewedBy"] = reviewer(request, article.reviewed_by, with_context=False)
+    if article.last_reviewed is not None:
+        data["lastReviewed"] = article.last_reviewed.isoformat()
     social = (article.cover_renditions or {}).get("social")
     if social:
         from django.core.files.storage import default_storage

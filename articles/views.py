@@ -1,14 +1,16 @@
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.files.storage import default_storage
+from django.db.models import Exists, OuterRef, Subquery
 from django.http import Http404, HttpResponseGone
 from django.shortcuts import get_object_or_404, redirect
 from django.template.loader import render_to_string
+from django.utils.cache import add_never_cache_headers
 from django.views.generic import DetailView, ListView, TemplateView
 from taggit.models import Tag
 
 from articles import search, selectors, services, structured_data
-from articles.models import Article, ArticleSlug
+from articles.models import Article, ArticleSlug, Reference, Reviewer, SiteSettings
 
 
 def social_image_url(request, renditions):
@@ -248,23 +250,52 @@ class SearchView(PublishedArticlesMixin, ListView):
 class ArticleView(SeoMixin, DetailView):
     template_name = "articles/article_detail.html"
     context_object_name = "article"
+    preview = False
 
     def get_queryset(self):
+        return self.with_relations(Article.objects.published())
+
+    @staticmethod
+    def with_relations(articles):
+        # The disclaimer and whether there are references come with the
+        # article's own query, so a page without references costs nothing more.
         return (
-            Article.objects.published()
-            .select_related("category", "author__author_profile")
+            articles.select_related("category", "author__author_profile", "reviewed_by")
             .prefetch_related("tags")
+            .annotate(
+                has_references=Exists(Reference.objects.filter(article=OuterRef("pk"))),
+                disclaimer=Subquery(SiteSettings.objects.filter(pk=1).values("disclaimer")[:1]),
+            )
         )
 
     def get(self, request, *args, **kwargs):
         try:
             self.object = self.get_object()
         except Http404:
-            return self.follow_old_address(kwargs["slug"])
+            self.object = self.get_preview_object()
+            if self.object is None:
+                return self.follow_old_address(kwargs["slug"])
         if self.object.category.slug != kwargs["category_slug"]:
             return redirect(self.object, permanent=True)
+        if self.preview:
+            response = self.render_to_response(self.get_context_data(object=self.object))
+            add_never_cache_headers(response)
+            return response
         services.record_view(self.object, request)
         return self.render_to_response(self.get_context_data(object=self.object))
+
+    def get_preview_object(self):
+        """Return the unpublished article for staff allowed to see it, else None."""
+        user = self.request.user
+        if not (user.is_staff and user.has_perm("articles.view_article")):
+            return None
+        articles = Article.objects.filter(slug=self.kwargs["slug"])
+        if not user.has_perm("articles.edit_any_article"):
+            articles = articles.filter(author=user)
+        article = self.with_relations(articles).first()
+        if article is not None:
+            self.preview = self.noindex = True
+        return article
 
     def follow_old_address(self, slug):
         """Redirect an article's former address, or say it is gone for good."""
@@ -300,6 +331,11 @@ class ArticleView(SeoMixin, DetailView):
             current_category_slug=self.lineage[0].slug,
             category=self.object.category,
             related=selectors.related_articles(self.object),
+            preview=self.preview,
+            references=self.object.references.all() if self.object.has_references else [],
+            crisis_resources=next(
+                (c.crisis_resources for c in reversed(self.lineage) if c.crisis_resources), ""
+            ),
             **kwargs,
         )
         return context
@@ -311,3 +347,35 @@ class ArticleView(SeoMixin, DetailView):
             structured_data.article(self.request, self.object, self.lineage),
             structured_data.breadcrumb_list(self.request, crumbs),
         ]
+
+
+class ReviewerView(PublishedArticlesMixin, ListView):
+    template_name = "articles/reviewer_detail.html"
+
+    def get(self, request, *args, **kwargs):
+        self.reviewer = get_object_or_404(Reviewer, slug=kwargs["slug"])
+        return super().get(request, *args, **kwargs)
+
+    def get_queryset(self):
+        return super().get_queryset().filter(reviewed_by=self.reviewer)
+
+    def get_seo(self):
+        return {
+            **super().get_seo(),
+            "title": f"{self.reviewer.name}, {self.reviewer.credentials}",
+            "description": self.reviewer.bio
+            or f"Articles medically reviewed by {self.reviewer.name}.",
+            "type": "profile",
+        }
+
+    def get_breadcrumbs(self):
+        return [(self.reviewer.name, self.request.path)]
+
+    def get_structured_data(self):
+        return [
+            *super().get_structured_data(),
+            structured_data.reviewer(self.request, self.reviewer),
+        ]
+
+    def get_context_data(self, **kwargs):
+        return super().get_context_data(reviewer=self.reviewer, **kwargs)

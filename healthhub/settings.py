@@ -245,3 +245,6 @@ HEALTHHUB_MAX_UPLOAD_MB = int(os.environ.get("HEALTHHUB_MAX_UPLOAD_MB", "10"))
 # Articles under these categories (or their sub-categories) are marked up as
 # MedicalWebPage for search engines.
 HEALTHHUB_MEDICAL_CATEGORIES = env_list("HEALTHHUB_MEDICAL_CATEGORIES", "health")
+
+# Editorial workflow: a medical review older than this many days is due again.
+HEALTHHUB_REVIEW_INTERVAL_DAYS = int(os.environ.get("HEALTHHUB_REVIEW_INTERVAL_DAYS", "365"))

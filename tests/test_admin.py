@@ -37,9 +37,27 @@ def article_form(category, **overrides):
         "published_at_0": "2025-01-07",
         "published_at_1": "09:00:00",
         "cover_alt": "",
+        "references-TOTAL_FORMS": "0",
+        "references-INITIAL_FORMS": "0",
     }
     data.update(overrides)
     return data
+
+
+def change_url(article):
+    return reverse("admin:articles_article_change", args=[article.pk])
+
+
+def edit(client, article, **fields):
+    """Post the change form as loaded at ``article.version``, with ``fields`` changed."""
+    data = article_form(
+        article.category,
+        author=article.author_id,
+        slug=article.slug,
+        expected_version=article.version,
+    )
+    data.update(fields)
+    return client.post(change_url(article), data)
 
 
 def test_changelist_shows_articles_with_their_columns(
@@ -99,7 +117,13 @@ def test_editing_in_the_admin_keeps_the_view_count(editor_client, editor, health
 
     response = editor_client.post(
         reverse("admin:articles_article_change", args=[article.pk]),
-        article_form(health, author=editor.pk, title="New title", view_count="0"),
+        article_form(
+            health,
+            author=editor.pk,
+            title="New title",
+            view_count="0",
+            expected_version=article.version,
+        ),
     )
 
     assert response.status_code == 302

@@ -466,3 +466,15 @@ def test_load_demo_leaves_existing_article_with_same_slug(health):
     existing.refresh_from_db()
     assert existing.title == "Mine"
     assert Article.objects.filter(slug=existing.slug).count() == 1
+
+
+@pytest.mark.django_db
+def test_load_demo_sets_up_medical_review_and_crisis_resources():
+    """Health requires review, its demo articles have a reviewer, Mental Health has a crisis box."""
+    load_demo()
+    assert Category.objects.get(slug="health").requires_review
+    assert "116 123" in Category.objects.get(slug="mental-health").crisis_resources
+    medical = Article.objects.filter(category__slug__in=["health", "mental-health"])
+    assert medical.exists()
+    assert not medical.filter(reviewed_by__isnull=True).exists()
+    assert not medical.filter(last_reviewed__isnull=True).exists()

@@ -7,7 +7,7 @@ from django.db import IntegrityError, transaction
 from django.db.models import ProtectedError
 from django.utils import timezone
 
-from articles.models import Article, Category
+from articles.models import Article, ArticleVersionConflict, Category
 from tests.factories import ArticleFactory, CategoryFactory
 
 pytestmark = pytest.mark.django_db
@@ -121,3 +121,31 @@ def test_categories_are_ordered_by_position():
     CategoryFactory(name="Sleep", slug="sleep", position=40)
     CategoryFactory(name="Nutrition", slug="nutrition", position=20)
     assert [c.slug for c in Category.objects.all()] == ["nutrition", "sleep"]
+
+
+def test_a_stale_copy_cannot_overwrite_a_newer_save(health):
+    """Saving an article loaded before someone else's save raises and changes nothing."""
+    article = ArticleFactory(category=health)
+    mine = Article.objects.get(pk=article.pk)
+    theirs = Article.objects.get(pk=article.pk)
+    theirs.title = "Their title"
+    theirs.save()
+
+    mine.title = "My title"
+    with pytest.raises(ArticleVersionConflict), transaction.atomic():
+        mine.save()
+
+    assert mine.version == 1
+    assert Article.objects.values_list("title", "version").get() == ("Their title", 2)
+
+
+def test_readability_grade_is_computed_at_save(health):
+    """Plain short sentences score a low grade; long words and sentences a high one."""
+    easy = ArticleFactory(category=health, body="Drink water. Walk each day. Sleep well.")
+    hard = ArticleFactory(
+        category=health,
+        body="Cardiovascular complications frequently necessitate individualised "
+        "pharmacological intervention alongside comprehensive lifestyle modification.",
+    )
+    assert easy.readability_grade < 3
+    assert hard.readability_grade > 8

@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
-from articles.models import AuthorProfile, Category, DailyViews
+from articles.models import Article, AuthorProfile, Category, DailyViews, Reviewer
 from articles.services import import_article_file
 
 DEMO_DIR = Path(__file__).resolve().parents[2] / "demo"
@@ -41,6 +41,36 @@ CATEGORIES = [
         "health",
         50,
         "Stress, anxiety and talking about how you feel, with where to find support.",
+    ),
+]
+# Extra settings per category slug: Health needs a medical review before
+# publishing (sub-categories inherit it); Mental Health shows where to get help.
+CATEGORY_EXTRAS = {
+    "health": {"requires_review": True},
+    "mental-health": {
+        "crisis_resources": (
+            "If you are thinking about harming yourself or feel you cannot keep yourself safe, "
+            "call your local emergency number now.\n"
+            "In the UK and Ireland, Samaritans answer 24 hours a day on 116 123; in the US, "
+            "call or text 988."
+        )
+    },
+}
+# (slug, name, credentials, bio, category slugs whose demo articles they reviewed)
+REVIEWERS = [
+    (
+        "samuel-okafor",
+        "Dr Samuel Okafor",
+        "MD, General Practice",
+        "Samuel is a family doctor with fifteen years in primary care.",
+        {"health"},
+    ),
+    (
+        "lena-fischer",
+        "Dr Lena Fischer",
+        "MD, Psychiatry",
+        "Lena is a consultant psychiatrist who works in community mental health.",
+        {"mental-health"},
     ),
 ]
 # (username, first name, last name, credentials, bio)
@@ -92,6 +122,14 @@ class Command(BaseCommand):
     def add_recent_views(self, article):
         DailyViews.objects.bulk_create(recent_daily_views(article, timezone.now().date()))
 
+    def add_review(self, article, reviewers):
+        """Mark a new demo article in a medical category as reviewed on its publish day."""
+        reviewer = reviewers.get(article.category.slug)
+        if reviewer is not None:
+            Article.objects.filter(pk=article.pk).update(
+                reviewed_by=reviewer, last_reviewed=article.published_at.date()
+            )
+
     @transaction.atomic
     def handle(self, *args, **options):
         for name, slug, parent_slug, position, description in CATEGORIES:
@@ -102,6 +140,7 @@ class Command(BaseCommand):
                     "position": position,
                     "description": description,
                     "parent": Category.objects.get(slug=parent_slug) if parent_slug else None,
+                    **CATEGORY_EXTRAS.get(slug, {}),
                 },
             )
             if options["verbosity"] > 1:
@@ -118,6 +157,12 @@ class Command(BaseCommand):
             AuthorProfile.objects.get_or_create(
                 user=user, defaults={"credentials": credentials, "bio": bio}
             )
+        reviewers = {}
+        for slug, name, credentials, bio, category_slugs in REVIEWERS:
+            reviewer, _ = Reviewer.objects.get_or_create(
+                slug=slug, defaults={"name": name, "credentials": credentials, "bio": bio}
+            )
+            reviewers.update(dict.fromkeys(category_slugs, reviewer))
         counts = {"created": 0, "skipped": 0}
         files = sorted(DEMO_DIR.glob("*.md"))
         for number, path in enumerate(files, start=1):
@@ -125,6 +170,7 @@ class Command(BaseCommand):
             counts[result.action] += 1
             if result.action == "created":
                 self.add_recent_views(result.article)
+                self.add_review(result.article, reviewers)
             if options["verbosity"] > 0:
                 self.stdout.write(
                     f"[{number}/{len(files)}] {result.action} {result.article.get_absolute_url()}"

@@ -1,0 +1,303 @@
+"""No lost edits, revisions, admin actions and statistics, through the admin's URLs."""
+
+import datetime as dt
+
+import pytest
+from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
+from django.test import Client
+from django.urls import reverse
+from django.utils import timezone
+
+from articles.admin import ArticleAdminForm
+from articles.models import Article, ArticleRevision, DailyViews
+from articles.services import record_revision
+from tests.factories import ArticleFactory, CategoryFactory, ReviewerFactory, StaffFactory
+from tests.test_admin import change_url, edit
+
+pytestmark = pytest.mark.django_db
+
+CHANGELIST = "admin:articles_article_changelist"
+
+
+@pytest.fixture
+def editor(db):
+    return StaffFactory(username="edith", role="Editors")
+
+
+@pytest.fixture
+def editor_client(client, editor):
+    client.force_login(editor)
+    return client
+
+
+@pytest.fixture
+def second_editor_client(db):
+    other = Client()
+    other.force_login(StaffFactory(username="oscar", role="Editors"))
+    return other
+
+
+# No lost edits -----------------------------------------------------------------
+
+
+def test_second_of_two_concurrent_saves_is_refused_and_keeps_its_text(
+    editor_client, second_editor_client, editor, health
+):
+    """Two editors open the same article; the second save is refused, nothing is overwritten."""
+    article = ArticleFactory(category=health, author=editor)
+    # Both open the form at the same version.
+    assert editor_client.get(change_url(article)).status_code == 200
+    assert second_editor_client.get(change_url(article)).status_code == 200
+
+    first = edit(editor_client, article, body="First editor's text.")
+    second = edit(second_editor_client, article, body="Second editor's careful rewrite.")
+
+    assert first.status_code == 302
+    assert second.status_code == 200
+    html = second.content.decode()
+    assert "Someone else saved this article while you were editing it" in html
+    assert f'<a href="{change_url(article)}" target="_blank">open the current version</a>' in html
+    assert "Second editor&#x27;s careful rewrite." in html  # kept in the form to copy
+    article.refresh_from_db()
+    assert article.body == "First editor's text."
+    assert article.version == 2
+
+
+def test_saving_never_resets_views_counted_while_the_form_was_open(editor_client, editor, health):
+    """Views recorded between opening and saving the form are kept."""
+    article = ArticleFactory(category=health, author=editor)
+    editor_client.get(change_url(article))
+    Article.objects.filter(pk=article.pk).update(view_count=41)
+    Article.objects.filter(pk=article.pk).update(view_count=42)
+
+    assert edit(editor_client, article, title="Retitled").status_code == 302
+    article.refresh_from_db()
+    assert (article.title, article.view_count) == ("Retitled", 42)
+
+
+def test_each_admin_save_records_a_revision_with_who_and_tags(editor_client, editor, health):
+    """Saving in the admin stores a revision of title, body, tags, status and the editor."""
+    article = ArticleFactory(category=health, author=editor)
+    edit(editor_client, article, title="Second title", tags="sleep, rest")
+    revision = ArticleRevision.objects.get(article=article)
+    assert (revision.title, revision.tags, revision.status) == (
+        "Second title",
+        ["rest", "sleep"],
+        Article.Status.PUBLISHED,
+    )
+    assert revision.created_by == editor
+    assert revision.category == health
+
+
+def test_revision_page_shows_a_readable_diff(editor_client, editor, health):
+    """Comparing an old revision with the current article marks removed and added lines."""
+    article = ArticleFactory(category=health, author=editor, body="Old line.\n\nShared line.\n")
+    old = record_revision(article, user=editor)
+    article.body = "New line.\n\nShared line.\n"
+    article.save()
+
+    url = reverse("admin:articles_article_revision", args=[article.pk, old.pk])
+    html = editor_client.get(url).content.decode()
+    assert '<div class="del">- Old line.</div>' in html
+    assert '<div class="ins">+ New line.</div>' in html
+    assert "Restore this revision" in html
+    history = editor_client.get(reverse("admin:articles_article_revisions", args=[article.pk]))
+    assert url in history.content.decode()
+
+
+def test_restoring_a_revision_brings_it_back_and_records_a_new_one(editor_client, editor, health):
+    """ "Restore this revision" puts the old text and tags back and is itself a revision."""
+    article = ArticleFactory(category=health, author=editor, title="Original", tags=["sleep"])
+    old = record_revision(article, user=editor)
+    edit(editor_client, article, title="Rewritten", tags="stress")
+
+    url = reverse("admin:articles_article_revision", args=[article.pk, old.pk])
+    response = editor_client.post(url)
+
+    assert response.status_code == 302
+    article.refresh_from_db()
+    assert article.title == "Original"
+    assert list(article.tags.names()) == ["sleep"]
+    assert article.revisions.count() == 3
+    assert article.revisions.first().title == "Original"
+
+
+def test_author_cannot_see_revisions_of_another_authors_article(client, editor, health):
+    """Revisions of someone else's article are a 404 for an author."""
+    article = ArticleFactory(category=health, author=editor)
+    revision = record_revision(article, user=editor)
+    client.force_login(StaffFactory(username="amelia", role="Authors"))
+    url = reverse("admin:articles_article_revision", args=[article.pk, revision.pk])
+    assert client.get(url).status_code == 404
+    assert client.post(url).status_code == 404
+
+
+# Admin actions -------------------------------------------------------------------
+
+
+def run_action(client, action, articles, **extra):
+    data = {"action": action, ACTION_CHECKBOX_NAME: [a.pk for a in articles], **extra}
+    return client.post(reverse(CHANGELIST), data, follow="confirm" in extra)
+
+
+def test_publish_now_asks_first_then_counts_what_changed(editor_client, health):
+    """Publishing from the changelist shows a confirmation, then a message with the count."""
+    drafts = ArticleFactory.create_batch(2, category=health, status=Article.Status.DRAFT)
+    live = ArticleFactory(category=health)
+
+    confirm = run_action(editor_client, "publish_now", [*drafts, live])
+    assert confirm.status_code == 200
+    assert "Publish these articles now?" in confirm.content.decode()
+    assert Article.objects.published().count() == 1
+
+    done = run_action(editor_client, "publish_now", [*drafts, live], confirm="yes")
+    assert "2 articles published." in done.content.decode()
+    assert Article.objects.published().count() == 3
+
+
+def test_publish_now_skips_articles_that_need_a_reviewer(editor_client, health):
+    """Articles in a review-required category without a reviewer are not published, and named."""
+    health.requires_review = True
+    health.save()
+    unreviewed = ArticleFactory(category=health, status="draft", title="Unchecked claims")
+    reviewed = ArticleFactory(category=health, status="draft", reviewed_by=ReviewerFactory())
+
+    html = run_action(
+        editor_client, "publish_now", [unreviewed, reviewed], confirm="yes"
+    ).content.decode()
+
+    assert "1 article published." in html
+    assert "Unchecked claims" in html
+    assert list(Article.objects.published()) == [reviewed]
+
+
+def test_unpublish_and_archive_actions(editor_client, health):
+    """Unpublish sends articles back to draft; archive archives them."""
+    first, second = ArticleFactory.create_batch(2, category=health)
+    html = run_action(editor_client, "unpublish", [first], confirm="yes").content.decode()
+    assert "1 article unpublished." in html
+    html = run_action(editor_client, "archive", [second], confirm="yes").content.decode()
+    assert "1 article archived." in html
+    statuses = dict(Article.objects.values_list("pk", "status"))
+    assert statuses == {first.pk: "draft", second.pk: "archived"}
+
+
+def test_move_to_category_asks_for_the_category(editor_client, health):
+    """Moving articles shows a category choice, then moves them and says how many."""
+    sleep = CategoryFactory(name="Sleep", slug="sleep")
+    articles = ArticleFactory.create_batch(3, category=health)
+
+    confirm = run_action(editor_client, "move_to_category", articles)
+    assert 'name="category"' in confirm.content.decode()
+
+    done = run_action(editor_client, "move_to_category", articles, confirm="yes", category=sleep.pk)
+    assert "3 articles moved to Sleep." in done.content.decode()
+    assert set(Article.objects.values_list("category__slug", flat=True)) == {"sleep"}
+    assert ArticleRevision.objects.count() == 3
+
+
+# Statistics and the admin index ---------------------------------------------------
+
+
+def test_statistics_page_draws_views_and_lists_what_needs_attention(editor_client, health):
+    """The statistics page has an SVG chart, the week's top articles and the waiting work."""
+    today = timezone.now().date()
+    top = ArticleFactory(category=health, title="Most read")
+    DailyViews.objects.create(article=top, date=today, views=120)
+    DailyViews.objects.create(article=top, date=today - dt.timedelta(days=20), views=30)
+    ArticleFactory(category=health, status="in_review", title="Waiting for review")
+    ArticleFactory(
+        category=health,
+        title="Coming soon",
+        published_at=timezone.now() + dt.timedelta(days=2),
+    )
+
+    response = editor_client.get(reverse("admin:articles_article_statistics"))
+    html = response.content.decode()
+
+    assert response.status_code == 200
+    assert "<svg" in html and "<script" not in html.split("<svg", 1)[1].split("</svg>")[0]
+    assert "Views over the last 30 days: 150" in html
+    assert "Most read" in html and "Waiting for review" in html and "Coming soon" in html
+
+
+def test_admin_index_counts_reviews_due_and_links_statistics(editor_client, health, settings):
+    """The admin index shows how many medical reviews are due."""
+    settings.HEALTHHUB_REVIEW_INTERVAL_DAYS = 30
+    reviewer = ReviewerFactory()
+    ArticleFactory(
+        category=health,
+        reviewed_by=reviewer,
+        last_reviewed=timezone.localdate() - dt.timedelta(days=40),
+    )
+    ArticleFactory(category=health, reviewed_by=reviewer, last_reviewed=timezone.localdate())
+
+    html = editor_client.get(reverse("admin:index")).content.decode()
+
+    assert "Medical reviews due" in html
+    assert "<td>1</td>" in html
+    assert reverse("admin:articles_article_statistics") in html
+
+
+def test_review_overdue_filter_lists_articles_past_the_interval(editor_client, health, settings):
+    """The changelist's "Review overdue" filter lists only reviews older than the interval."""
+    settings.HEALTHHUB_REVIEW_INTERVAL_DAYS = 365
+    reviewer = ReviewerFactory()
+    ArticleFactory(
+        category=health,
+        title="Checked long ago",
+        reviewed_by=reviewer,
+        last_reviewed=timezone.localdate() - dt.timedelta(days=400),
+    )
+    ArticleFactory(
+        category=health,
+        title="Checked recently",
+        reviewed_by=reviewer,
+        last_reviewed=timezone.localdate() - dt.timedelta(days=10),
+    )
+    html = editor_client.get(reverse(CHANGELIST), {"review": "overdue"}).content.decode()
+    assert "Checked long ago" in html
+    assert "Checked recently" not in html
+
+
+def test_change_form_shows_the_sparkline_grade_and_preview(editor_client, editor, health):
+    """An article's change page has its 30-day sparkline, reading grade and a Preview link."""
+    article = ArticleFactory(
+        category=health,
+        author=editor,
+        status="draft",
+        body="Physiological cardiovascular considerations necessitate comprehensive "
+        "multidisciplinary evaluation of hypertensive individuals experiencing symptoms.",
+    )
+    DailyViews.objects.create(article=article, date=timezone.now().date(), views=7)
+    html = editor_client.get(change_url(article)).content.decode()
+    assert 'class="sparkline"' in html
+    assert "7 views in the last 30 days" in html
+    assert "readability-warning" in html
+    assert f'href="{article.get_absolute_url()}"' in html and ">Preview<" in html
+
+
+def test_a_save_the_form_check_missed_is_still_refused_by_the_update(
+    editor_client, editor, health, monkeypatch
+):
+    """If the form's check misses a newer save, the UPDATE refuses and the form comes back."""
+    article = ArticleFactory(category=health, author=editor, title="Original")
+    other = Article.objects.get(pk=article.pk)
+    other.title = "Saved by someone else"
+    other.save()
+    real_check = ArticleAdminForm._check_version
+    calls = []
+
+    def miss_the_first_time(form, expected):
+        calls.append(expected)
+        if len(calls) > 1:
+            real_check(form, expected)
+
+    monkeypatch.setattr(ArticleAdminForm, "_check_version", miss_the_first_time)
+    response = edit(editor_client, article, title="Mine")
+
+    assert len(calls) == 2
+    assert response.status_code == 200
+    assert "Someone else saved this article" in response.content.decode()
+    assert 'value="Mine"' in response.content.decode()
+    assert Article.objects.get(pk=article.pk).title == "Saved by someone else"
