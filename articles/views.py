@@ -98,9 +98,8 @@ class HomeView(SeoMixin, TemplateView):
         ]
 
     def get_context_data(self, **kwargs):
-        published = Article.objects.published().for_listing()
         return super().get_context_data(
-            latest=published.newest_first()[: self.latest_count],
+            latest=selectors.latest_articles(limit=self.latest_count),
             most_read=selectors.most_read_this_week(limit=self.most_read_count),
             **kwargs,
         )

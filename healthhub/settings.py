@@ -108,6 +108,22 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Redis when configured, so that every app server shares one cache (and one
+# content version); otherwise each process keeps its own in memory.
+REDIS_URL = os.environ.get("REDIS_URL", "")
+CACHE_URL = os.environ.get("CACHE_URL", "") or REDIS_URL
+if CACHE_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": CACHE_URL,
+            "KEY_PREFIX": os.environ.get("HEALTHHUB_CACHE_PREFIX", "healthhub"),
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -164,3 +180,14 @@ HEALTHHUB_MAX_UPLOAD_MB = int(os.environ.get("HEALTHHUB_MAX_UPLOAD_MB", "10"))
 # Articles under these categories (or their sub-categories) are marked up as
 # MedicalWebPage for search engines.
 HEALTHHUB_MEDICAL_CATEGORIES = env_list("HEALTHHUB_MEDICAL_CATEGORIES", "health")
+# "direct": one atomic UPDATE per view. "buffered": views are counted in Redis
+# and moved into the database by `manage.py flush_views`.
+HEALTHHUB_VIEW_COUNTER = os.environ.get("HEALTHHUB_VIEW_COUNTER", "direct")
+HEALTHHUB_VIEW_BUFFER_URL = os.environ.get("HEALTHHUB_VIEW_BUFFER_URL", "") or REDIS_URL
+HEALTHHUB_VIEW_BUFFER_PREFIX = os.environ.get("HEALTHHUB_VIEW_BUFFER_PREFIX", "healthhub:views:")
+if HEALTHHUB_VIEW_COUNTER not in {"direct", "buffered"}:
+    raise ImproperlyConfigured("HEALTHHUB_VIEW_COUNTER must be 'direct' or 'buffered'.")
+if HEALTHHUB_VIEW_COUNTER == "buffered" and not HEALTHHUB_VIEW_BUFFER_URL:
+    raise ImproperlyConfigured("Buffered view counting needs REDIS_URL.")
+# Benchmark-only views (the template and write floors); never on in production.
+HEALTHHUB_BENCHMARK_FLOORS = env_bool("HEALTHHUB_BENCHMARK_FLOORS", default=False)

@@ -75,10 +75,36 @@ def test_home_shows_navigation_and_empty_state(client, health):
 
 
 def test_home_query_budget(client, django_assert_max_num_queries, health):
-    """The home page runs a fixed, small number of queries however many articles exist."""
+    """The home page runs a fixed, small number of queries, and none once its lists are cached."""
     ArticleFactory.create_batch(15, category=health, tags=["sleep", "stress"])
     with django_assert_max_num_queries(3):
         assert client.get("/").status_code == 200
+    with django_assert_max_num_queries(0):
+        assert client.get("/").status_code == 200
+
+
+def test_home_shows_a_new_article_at_once(client, health):
+    """Publishing an article changes the content version, so the cached home lists are not reused."""
+    ArticleFactory(category=health, title="Earlier piece")
+    assert "Earlier piece" in client.get("/").content.decode()
+    ArticleFactory(category=health, title="Breaking piece")
+    assert titles(client.get("/").content.decode())[0] == "Breaking piece"
+
+
+def test_edited_title_is_never_served_stale(client, health):
+    """After an edit, every page shows the new title on the next request."""
+    article = ArticleFactory(category=health, title="Old title", tags=["sleep"])
+    other = ArticleFactory(category=health, tags=["sleep"])
+    pages = ["/", "/health/", "/tag/sleep/", other.get_absolute_url()]
+    assert all("Old title" in client.get(url).content.decode() for url in pages)
+
+    article.title = "New title"
+    article.save()
+
+    for url in pages:
+        html = client.get(url).content.decode()
+        assert "New title" in html
+        assert "Old title" not in html
 
 
 # Category ---------------------------------------------------------------
@@ -241,7 +267,8 @@ def test_article_query_budget_does_not_grow_with_tags(
 
     with django_assert_max_num_queries(5):
         cold = client.get("/mental-health/stress/")
-    with django_assert_max_num_queries(4):
+    # The article, its tags and the view count's UPDATE; related articles are cached.
+    with django_assert_max_num_queries(3):
         warm = client.get("/mental-health/stress/")
 
     assert cold.status_code == warm.status_code == 200
