@@ -1,14 +1,15 @@
 from django.urls import path
 
 from articles import views
+from articles.caching import cached_list
 
 app_name = "articles"
 
 urlpatterns = [
-    path("", views.HomeView.as_view(), name="home"),
+    path("", cached_list(views.HomeView.as_view()), name="home"),
     path("search/", views.SearchView.as_view(), name="search"),
-    path("tag/<slug:slug>/", views.TagView.as_view(), name="tag"),
-    path("author/<str:username>/", views.AuthorView.as_view(), name="author"),
-    path("<slug:slug>/", views.CategoryView.as_view(), name="category"),
+    path("tag/<slug:slug>/", cached_list(views.TagView.as_view()), name="tag"),
+    path("author/<str:username>/", cached_list(views.AuthorView.as_view()), name="author"),
+    path("<slug:slug>/", cached_list(views.CategoryView.as_view()), name="category"),
     path("<slug:category_slug>/<slug:slug>/", views.ArticleView.as_view(), name="article"),
 ]

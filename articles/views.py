@@ -1,13 +1,14 @@
 from django.conf import settings
 from django.contrib.auth import get_user_model
+from django.core.cache import cache
 from django.core.files.storage import default_storage
-from django.http import Http404, HttpResponseGone
+from django.http import Http404, HttpResponse, HttpResponseGone
 from django.shortcuts import get_object_or_404, redirect
 from django.template.loader import render_to_string
 from django.views.generic import DetailView, ListView, TemplateView
 from taggit.models import Tag
 
-from articles import search, selectors, services, structured_data
+from articles import caching, search, selectors, services, structured_data
 from articles.models import Article, ArticleSlug
 
 
@@ -256,6 +257,15 @@ class ArticleView(SeoMixin, DetailView):
         )
 
     def get(self, request, *args, **kwargs):
+        # The page is cached whole, with a hole for the view count that is
+        # filled with the live figure on every request.
+        key, _tag = caching.response_key(request)
+        cached = cache.get(key)
+        if cached is not None:
+            article_id, content, headers = cached
+            views = services.count_view(article_id, request)
+            if views is not None:
+                return self.fill_view_count(content, views, headers)
         try:
             self.object = self.get_object()
         except Http404:
@@ -263,7 +273,28 @@ class ArticleView(SeoMixin, DetailView):
         if self.object.category.slug != kwargs["category_slug"]:
             return redirect(self.object, permanent=True)
         services.record_view(self.object, request)
-        return self.render_to_response(self.get_context_data(object=self.object))
+        views, self.object.view_count = self.object.view_count, caching.VIEW_COUNT_HOLE
+        response = self.render_to_response(self.get_context_data(object=self.object))
+        response.render()
+        self.object.view_count = views
+        content = response.content.decode()
+        if not self.can_cache(response, content):
+            return self.render_to_response(self.get_context_data(object=self.object))
+        headers = {"Content-Type": response["Content-Type"]}
+        cache.set(key, (self.object.pk, content, headers), timeout=selectors.VERSIONED_TIMEOUT)
+        return self.fill_view_count(content, views, headers)
+
+    def can_cache(self, response, content):
+        """Return whether the page may be shared and shows its view count only where expected."""
+        if response.status_code != 200 or "no-cache" in response.get("Cache-Control", ""):
+            return False
+        return content.count(str(caching.VIEW_COUNT_HOLE)) == 0 and (
+            content.count(caching.VIEW_COUNT_HOLE_HTML) == 1
+        )
+
+    def fill_view_count(self, content, views, headers):
+        html = content.replace(caching.VIEW_COUNT_HOLE_HTML, caching.views_html(views))
+        return HttpResponse(html, headers=headers)
 
     def follow_old_address(self, slug):
         """Redirect an article's former address, or say it is gone for good."""

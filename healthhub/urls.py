@@ -49,3 +49,8 @@ urlpatterns += [
     ),
     path("", include("articles.urls")),
 ]
+
+if settings.HEALTHHUB_BENCHMARK_FLOORS:
+    from benchmarks import floors
+
+    urlpatterns = floors.urlpatterns + urlpatterns

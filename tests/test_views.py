@@ -267,8 +267,8 @@ def test_article_query_budget_does_not_grow_with_tags(
 
     with django_assert_max_num_queries(5):
         cold = client.get("/mental-health/stress/")
-    # The article, its tags and the view count's UPDATE; related articles are cached.
-    with django_assert_max_num_queries(3):
+    # Served from cache: one UPDATE ... RETURNING counts the view and reads the count.
+    with django_assert_max_num_queries(1):
         warm = client.get("/mental-health/stress/")
 
     assert cold.status_code == warm.status_code == 200
@@ -276,6 +276,37 @@ def test_article_query_budget_does_not_grow_with_tags(
     article_tags = html[html.index('class="article__footer"') : html.index('id="related-heading"')]
     assert article_tags.count('href="/tag/') == tag_count
     assert "2 views" in html
+
+
+def test_cached_article_page_counts_and_shows_every_view(client, sleep_article):
+    """Served from cache, the article page still counts each reader and shows the live count."""
+    pages = [client.get("/health/how-much-sleep/").content.decode() for _ in range(3)]
+    head = client.head("/health/how-much-sleep/")
+    crawled = client.get("/health/how-much-sleep/", headers={"user-agent": "Googlebot/2.1"})
+
+    for page, expected in zip(pages, ["3,343 views", "3,344 views", "3,345 views"], strict=True):
+        assert expected in page
+    assert head.status_code == 200
+    assert "3,345 views" in crawled.content.decode()
+    assert Article.objects.get(pk=sleep_article.pk).view_count == 3345
+
+
+def test_cached_article_page_shows_an_edit_at_once(client, sleep_article):
+    """An edit reaches the article page on the next request, not after the cache expires."""
+    assert "Sleep Do Adults" in client.get("/health/how-much-sleep/").content.decode()
+    sleep_article.title = "Sleep, revised"
+    sleep_article.save()
+    assert '<h1 class="article__title">Sleep, revised</h1>' in (
+        client.get("/health/how-much-sleep/").content.decode()
+    )
+
+
+def test_unpublished_article_leaves_the_cache_at_once(client, sleep_article):
+    """Unpublishing an article makes its cached page answer 404 on the next request."""
+    assert client.get("/health/how-much-sleep/").status_code == 200
+    sleep_article.status = Article.Status.DRAFT
+    sleep_article.save()
+    assert client.get("/health/how-much-sleep/").status_code == 404
 
 
 # Tag --------------------------------------------------------------------
