@@ -7,7 +7,8 @@ app_name = "articles"
 
 urlpatterns = [
     path("", cached_list(views.HomeView.as_view()), name="home"),
-    path("search/", views.SearchView.as_view(), name="search"),
+    # Popular searches are answered from cache; a new query runs the search.
+    path("search/", cached_list(views.SearchView.as_view(), ("q", "page")), name="search"),
     path("tag/<slug:slug>/", cached_list(views.TagView.as_view()), name="tag"),
     path("author/<str:username>/", cached_list(views.AuthorView.as_view()), name="author"),
     path("<slug:slug>/", cached_list(views.CategoryView.as_view()), name="category"),

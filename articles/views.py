@@ -2,6 +2,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.core.files.storage import default_storage
+from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse, HttpResponseGone
 from django.shortcuts import get_object_or_404, redirect
 from django.template.loader import render_to_string
@@ -10,6 +11,7 @@ from taggit.models import Tag
 
 from articles import caching, search, selectors, services, structured_data
 from articles.models import Article, ArticleSlug
+from articles.pagination import DeferredJoinPaginator
 
 
 def social_image_url(request, renditions):
@@ -53,10 +55,21 @@ class PublishedArticlesMixin(SeoMixin):
     """Own the public queryset and the pagination of every article list."""
 
     paginate_by = settings.HEALTHHUB_PAGE_SIZE
+    paginator_class = DeferredJoinPaginator
     allow_empty = True
 
     def get_queryset(self):
         return Article.objects.published().for_listing().newest_first()
+
+    def get_paginator(self, queryset, per_page, orphans=0, allow_empty_first_page=True, **kwargs):
+        return self.paginator_class(
+            queryset,
+            per_page,
+            orphans=orphans,
+            allow_empty_first_page=allow_empty_first_page,
+            count_key=self.request.path,
+            **kwargs,
+        )
 
     def paginate_queryset(self, queryset, page_size):
         paginated = super().paginate_queryset(queryset, page_size)
@@ -222,6 +235,10 @@ class AuthorView(PublishedArticlesMixin, ListView):
 class SearchView(PublishedArticlesMixin, ListView):
     template_name = "articles/search.html"
     noindex = True
+
+    def get_paginator(self, queryset, per_page, orphans=0, allow_empty_first_page=True, **kwargs):
+        # Ranked results are few pages deep, and their count depends on the query.
+        return Paginator(queryset, per_page, orphans, allow_empty_first_page)
 
     def get(self, request, *args, **kwargs):
         self.query = search.normalize_query(request.GET.get("q", ""))

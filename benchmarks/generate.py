@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from django.contrib.auth import get_user_model
 from django.contrib.contenttypes.models import ContentType
-from django.db import transaction
+from django.db import connection, transaction
 from django.utils import timezone
 from taggit.models import Tag, TaggedItem
 
@@ -200,6 +200,10 @@ def generate(count: int, *, seed: int = 2026) -> Site:
                 ]
             )
     _recent_views(rng, now.date())
+    if connection.vendor == "postgresql":
+        # Fresh statistics and visibility map, as autovacuum would leave them.
+        with connection.cursor() as cursor:
+            cursor.execute("VACUUM ANALYZE")
 
     newest = Article.objects.select_related("category").order_by("-published_at").first()
     category = leaves[0]

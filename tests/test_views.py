@@ -181,6 +181,25 @@ def test_category_query_budget(client, django_assert_max_num_queries, health, me
         assert client.get("/health/?page=2").status_code == 200
 
 
+def test_deep_category_page_loads_ids_then_rows(client, django_assert_max_num_queries, health):
+    """A deep page finds its ids through the index, then loads only its own rows."""
+    ArticleFactory.create_batch(150, category=health)
+    assert client.get("/health/").status_code == 200  # caches the categories and the count
+
+    with django_assert_max_num_queries(2) as captured:
+        last = client.get("/health/?page=13")
+
+    assert last.status_code == 200
+    assert len(titles(last.content.decode())) == 6
+    assert captured.captured_queries[0]["sql"].startswith(
+        'SELECT "articles_article"."id" AS "pk" FROM'
+    )
+    assert "OFFSET 144" in captured.captured_queries[0]["sql"]
+    assert titles(last.content.decode()) == [
+        a.title for a in Article.objects.filter(category=health).newest_first()[144:]
+    ]
+
+
 # Article ----------------------------------------------------------------
 
 
