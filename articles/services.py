@@ -154,7 +154,8 @@ def _apply_batch(client: redis.Redis, key: str) -> int:
             existing = set(Article.objects.filter(pk__in=counts).values_list("pk", flat=True))
             counts = {pk: n for pk, n in counts.items() if pk in existing}
             ViewFlush.objects.create(batch=batch_id, date=date, views=sum(counts.values()))
-            for pk, views in counts.items():
+            # Always in id order, so two flushes never wait on each other's rows.
+            for pk, views in sorted(counts.items()):
                 _add_views(pk, views, date)
     except IntegrityError:
         # Another flush recorded this batch id first; it is applied already.
