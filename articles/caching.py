@@ -11,7 +11,7 @@ import hashlib
 import time
 
 from django.contrib.humanize.templatetags.humanize import intcomma
-from django.core.cache import cache
+from django.core.cache import cache, caches
 from django.http import HttpRequest, HttpResponse
 from django.utils.cache import get_conditional_response, patch_cache_control
 from django.utils.http import http_date, quote_etag
@@ -40,6 +40,22 @@ def response_key(request: HttpRequest, *params: str) -> tuple[str, str]:
     return f"healthhub:response:{digest}:{version}", f"{version}-{digest}"
 
 
+def get_response(key: str, timeout: int):
+    """Return the cached entry under ``key``: from this process's memory, else Redis."""
+    local = caches["local"]
+    value = local.get(key)
+    if value is None:
+        value = cache.get(key)
+        if value is not None:
+            local.set(key, value, timeout=timeout)
+    return value
+
+
+def set_response(key: str, value, timeout: int) -> None:
+    cache.set(key, value, timeout=timeout)
+    caches["local"].set(key, value, timeout=timeout)
+
+
 def _cacheable(response) -> bool:
     if response.status_code != 200 or response.streaming:
         return False
@@ -56,13 +72,13 @@ def _stored(response):
 def _cached_response(view, request, args, kwargs, *, params, timeout):
     """Return (stored response, ETag) for ``view``, or (response, None) when not cacheable."""
     key, tag = response_key(request, *params)
-    cached = cache.get(key)
+    cached = get_response(key, timeout)
     if cached is None:
         response = view(request, *args, **kwargs)
         if not _cacheable(response):
             return response, None
         cached = _stored(response)
-        cache.set(key, cached, timeout=timeout)
+        set_response(key, cached, timeout)
     return cached, quote_etag(tag)
 
 

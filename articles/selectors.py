@@ -22,12 +22,32 @@ VERSIONED_TIMEOUT = 24 * 60 * 60
 _REQUEST_CACHE_ATTR = "_healthhub_categories"
 
 
+# Each process trusts its last reading of the content version this long, so
+# a cached page costs no cache round trip at all; a change made through
+# another app server shows here within that time. A change made here, and
+# a scheduled article falling due, show at once.
+VERSION_MEMO_SECONDS = 1.0
+_version_memo: tuple[int | None, float | None, float] = (None, None, 0.0)
+
+
 def content_version() -> int:
     """Return the site-wide content version that keys every cached fragment.
 
     Saving content bumps it (articles/signals.py), and so does the moment a
     scheduled article becomes due, so no cached fragment outlives a change.
     """
+    version, due, read_at = _version_memo
+    if version is None or time.monotonic() - read_at > VERSION_MEMO_SECONDS:
+        version, due = _read_content_version()
+    if due is not None and due <= timezone.now().timestamp():
+        from articles.services import bump_content_version  # services imports this module
+
+        return bump_content_version()
+    return version
+
+
+def _read_content_version() -> tuple[int, float | None]:
+    global _version_memo
     found = cache.get_many([CONTENT_VERSION_KEY, NEXT_DUE_KEY])
     version = found.get(CONTENT_VERSION_KEY)
     if version is None:
@@ -36,16 +56,14 @@ def content_version() -> int:
             version = cache.get(CONTENT_VERSION_KEY, version)
     due_version, due = found.get(NEXT_DUE_KEY, (None, None))
     if due_version != version:
-        due = remember_next_due(version)
-    if due is not None and due <= timezone.now().timestamp():
-        from articles.services import bump_content_version  # services imports this module
-
-        return bump_content_version()
-    return version
+        return version, remember_next_due(version)
+    _version_memo = (version, due, time.monotonic())
+    return version, due
 
 
 def remember_next_due(version: int) -> float | None:
     """Store when the next scheduled article becomes public, for this content version."""
+    global _version_memo
     upcoming = (
         Article.objects.filter(status=Article.Status.PUBLISHED, published_at__gt=timezone.now())
         .order_by("published_at")
@@ -54,6 +72,7 @@ def remember_next_due(version: int) -> float | None:
     )
     due = upcoming.timestamp() if upcoming else None
     cache.set(NEXT_DUE_KEY, (version, due), timeout=None)
+    _version_memo = (version, due, time.monotonic())
     return due
 
 

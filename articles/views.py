@@ -1,6 +1,5 @@
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.cache import cache
 from django.core.files.storage import default_storage
 from django.core.paginator import Paginator
 from django.http import Http404, HttpResponse, HttpResponseGone
@@ -277,7 +276,7 @@ class ArticleView(SeoMixin, DetailView):
         # The page is cached whole, with a hole for the view count that is
         # filled with the live figure on every request.
         key, _tag = caching.response_key(request)
-        cached = cache.get(key)
+        cached = caching.get_response(key, selectors.VERSIONED_TIMEOUT)
         if cached is not None:
             article_id, content, headers = cached
             views = services.count_view(article_id, request)
@@ -298,7 +297,7 @@ class ArticleView(SeoMixin, DetailView):
         if not self.can_cache(response, content):
             return self.render_to_response(self.get_context_data(object=self.object))
         headers = {"Content-Type": response["Content-Type"]}
-        cache.set(key, (self.object.pk, content, headers), timeout=selectors.VERSIONED_TIMEOUT)
+        caching.set_response(key, (self.object.pk, content, headers), selectors.VERSIONED_TIMEOUT)
         return self.fill_view_count(content, views, headers)
 
     def can_cache(self, response, content):

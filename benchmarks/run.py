@@ -106,6 +106,7 @@ def _run(args, env, work, redis_url):
         "sitemap section": "/sitemap-articles.xml",
     }
     queries, sizes = _count_queries(pages)
+    plan = deep_page_plan(site)
     connection.close()
     env["HEALTHHUB_BENCHMARK_FLOOR_BYTES"] = str(sizes["article"])
     results = {
@@ -123,6 +124,7 @@ def _run(args, env, work, redis_url):
         },
         "runs": [],
         "memory": None,
+        "deep_page_plan": plan,
     }
     with _gunicorn(args, env, work, counter="direct") as server:
         floors = [_measure(args, server, "template floor", "/_floor/template/", 0)]
@@ -160,6 +162,24 @@ def _run(args, env, work, redis_url):
         )
     results["machine"]["load_average_after"] = os.getloadavg()
     return results
+
+
+def deep_page_plan(site):
+    """Return the query plan of the id query behind the category's last page."""
+    from django.db import connection
+
+    from articles.models import Article, Category
+    from articles.pagination import DeferredJoinPaginator
+
+    category = Category.objects.get(slug=site.category_slug)
+    articles = Article.objects.published().for_listing().newest_first()
+    articles = articles.filter(category_id__in=[category.pk])
+    paginator = DeferredJoinPaginator(articles, 12)
+    bottom = (paginator.num_pages - 1) * 12
+    ids = articles.values_list("pk", flat=True)[bottom : bottom + 12]
+    if connection.vendor == "postgresql":
+        return f"{ids.query}\n\n{ids.explain(analyze=True)}"
+    return f"{ids.query}\n\n{ids.explain()}"
 
 
 def _count_queries(pages):
@@ -429,6 +449,8 @@ def markdown_table(results):
             f"| {row['queries']} | {row.get('vs_template_floor', '')} "
             f"| {row.get('vs_write_floor', '')} | {row['errors']} |"
         )
+    lines += ["", "Query plan of the last category page's id query:", "", "```"]
+    lines += [results["deep_page_plan"], "```"]
     if results["memory"]:
         lines.append("")
         for reading in results["memory"]:

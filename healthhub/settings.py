@@ -122,6 +122,13 @@ if CACHE_URL:
     }
 else:
     CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# Each process keeps its most requested pages in memory too; their keys carry
+# the content version, so a local copy is never newer or older than Redis's.
+CACHES["local"] = {
+    "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+    "LOCATION": "healthhub-pages",
+    "OPTIONS": {"MAX_ENTRIES": 500},
+}
 SESSION_ENGINE = "django.contrib.sessions.backends.db"
 
 AUTH_PASSWORD_VALIDATORS = [
