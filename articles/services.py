@@ -76,25 +76,26 @@ def count_view(article_id: int, request: HttpRequest) -> int | None:
     directly, one UPDATE ... RETURNING both counts and reads. Return None
     when the article is gone.
     """
+    # Plain SQL: on this path, building the ORM query would cost more than running it.
     countable = is_countable_view(request)
-    if settings.HEALTHHUB_VIEW_COUNTER == "buffered" or not countable:
-        stored = Article.objects.filter(pk=article_id).values_list("view_count", flat=True)
-        stored = stored.first()
-        if stored is None or settings.HEALTHHUB_VIEW_COUNTER != "buffered":
-            return stored
-        if not countable:
-            return stored + pending_views(article_id)
-        key = _pending_key(timezone.now().date())
-        return stored + view_buffer().hincrby(key, str(article_id), 1)
+    buffered = settings.HEALTHHUB_VIEW_COUNTER == "buffered"
     with connection.cursor() as cursor:
-        # The same statement as record_view(), so the tally trigger fires alike.
-        cursor.execute(
-            "UPDATE articles_article SET view_count = view_count + 1 WHERE id = %s "
-            "RETURNING view_count",
-            [article_id],
-        )
+        if countable and not buffered:
+            # The same change as record_view()'s, so the tally trigger fires alike.
+            cursor.execute(
+                "UPDATE articles_article SET view_count = view_count + 1 WHERE id = %s "
+                "RETURNING view_count",
+                [article_id],
+            )
+        else:
+            cursor.execute("SELECT view_count FROM articles_article WHERE id = %s", [article_id])
         row = cursor.fetchone()
-    return row[0] if row else None
+    if row is None or not buffered:
+        return row and row[0]
+    if not countable:
+        return row[0] + pending_views(article_id)
+    key = _pending_key(timezone.now().date())
+    return row[0] + view_buffer().hincrby(key, str(article_id), 1)
 
 
 # Buffered view counting ----------------------------------------------------
