@@ -20,7 +20,8 @@ from urllib.parse import urlsplit, urlunsplit
 BASE_DIR = Path(__file__).resolve().parent.parent
 BENCH_DATABASE = "healthhub_bench"
 HOST = "127.0.0.1"
-# Cumulative requests (both workers together) after which a worker's memory is read.
+# Requests (both workers together) after the page runs at which the workers'
+# memory is read again: about 20,000 and 40,000 more per worker.
 MEMORY_CHECKPOINTS = (40_000, 80_000)
 
 
@@ -32,7 +33,12 @@ def parse_args(argv):
     parser.add_argument("--threads", type=int, default=2, help="wrk threads")
     parser.add_argument("--connections", type=int, default=16, help="wrk connections")
     parser.add_argument("--workers", type=int, default=2, help="gunicorn workers")
-    parser.add_argument("--worker-class", default="sync", choices=["sync", "gthread"])
+    parser.add_argument(
+        "--worker-class",
+        default="sync",
+        choices=["sync", "gthread"],
+        help="gunicorn worker class (sync is the production default)",
+    )
     parser.add_argument("--worker-threads", type=int, default=4, help="threads per gthread worker")
     parser.add_argument(
         "--redis-url",
@@ -357,9 +363,10 @@ def worker_rss_mb(server):
 
 def _memory(args, server, url):
     """Drive the article page until each checkpoint; read the workers' RSS at each."""
-    readings = []
+    start = server.requests
+    readings = [{"requests": start, "worker_rss_mb": worker_rss_mb(server)}]
     for checkpoint in MEMORY_CHECKPOINTS:
-        while server.requests < checkpoint:
+        while server.requests < start + checkpoint:
             wrk(args, server, url, 5)
         readings.append({"requests": server.requests, "worker_rss_mb": worker_rss_mb(server)})
         print(f"  memory after {server.requests} requests: {readings[-1]}", file=sys.stderr)
