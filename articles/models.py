@@ -368,9 +368,11 @@ class Article(models.Model):
         ]
         indexes = [
             models.Index(fields=["status", "-published_at"], name="article_status_published_idx"),
+            # Ends with the id so that a category page's id-only OFFSET scan
+            # never reads the table (articles.pagination).
             models.Index(
-                fields=["category", "status", "-published_at"],
-                name="article_category_listing_idx",
+                fields=["category", "status", "-published_at", "-id"],
+                name="article_category_page_idx",
             ),
             models.Index(fields=["status", "-view_count"], name="article_most_read_idx"),
         ]
@@ -634,6 +636,25 @@ class DailyViews(models.Model):
 
     def __str__(self):
         return f"{self.article_id} on {self.date}: {self.views}"
+
+
+class ViewFlush(models.Model):
+    """One batch of buffered views moved into the database (see services.flush_views).
+
+    The unique batch id makes a retried flush skip a batch already applied.
+    """
+
+    batch = models.CharField(_("batch"), max_length=64, unique=True)
+    date = models.DateField(_("date"))
+    views = models.PositiveBigIntegerField(_("views"))
+    flushed_at = models.DateTimeField(_("flushed"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("view flush")
+        verbose_name_plural = _("view flushes")
+
+    def __str__(self):
+        return f"{self.batch}: {self.views}"
 
 
 def author_photo_upload_to(instance, filename):

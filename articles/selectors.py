@@ -11,19 +11,79 @@ from django.utils import timezone
 from articles.models import Article, Category, DailyViews
 
 CONTENT_VERSION_KEY = "healthhub:content-version"
-# Cached lists are rebuilt at least this often, so a scheduled article shows
-# up within a minute of its time even though nothing was saved.
+# (content version, timestamp of the next scheduled publication or None).
+NEXT_DUE_KEY = "healthhub:next-due"
+# Lists that show view counts (most read, related) are rebuilt at least this
+# often, so their figures are never more than a minute old.
 FRAGMENT_TIMEOUT = 60
+# Fragments without view counts live until content changes; this only lets
+# the entries of old content versions expire.
+VERSIONED_TIMEOUT = 24 * 60 * 60
 _REQUEST_CACHE_ATTR = "_healthhub_categories"
 
 
+# Each process trusts its last reading of the content version this long, so
+# a cached page costs no cache round trip at all; a change made through
+# another app server shows here within that time. A change made here, and
+# a scheduled article falling due, show at once.
+VERSION_MEMO_SECONDS = 1.0
+_version_memo: tuple[int | None, float | None, float] = (None, None, 0.0)
+
+
 def content_version() -> int:
-    """Return the site-wide content version that keys every cached fragment."""
-    version = cache.get(CONTENT_VERSION_KEY)
+    """Return the site-wide content version that keys every cached fragment.
+
+    Saving content bumps it (articles/signals.py), and so does the moment a
+    scheduled article becomes due, so no cached fragment outlives a change.
+    """
+    version, due, read_at = _version_memo
+    if version is None or time.monotonic() - read_at > VERSION_MEMO_SECONDS:
+        version, due = _read_content_version()
+    if due is not None and due <= timezone.now().timestamp():
+        from articles.services import bump_content_version  # services imports this module
+
+        return bump_content_version()
+    return version
+
+
+def _read_content_version() -> tuple[int, float | None]:
+    global _version_memo
+    found = cache.get_many([CONTENT_VERSION_KEY, NEXT_DUE_KEY])
+    version = found.get(CONTENT_VERSION_KEY)
     if version is None:
         version = int(time.time())
-        cache.add(CONTENT_VERSION_KEY, version, timeout=None)
-    return version
+        if not cache.add(CONTENT_VERSION_KEY, version, timeout=None):
+            version = cache.get(CONTENT_VERSION_KEY, version)
+    due_version, due = found.get(NEXT_DUE_KEY, (None, None))
+    if due_version != version:
+        return version, remember_next_due(version)
+    _version_memo = (version, due, time.monotonic())
+    return version, due
+
+
+def remember_next_due(version: int) -> float | None:
+    """Store when the next scheduled article becomes public, for this content version."""
+    global _version_memo
+    upcoming = (
+        Article.objects.filter(status=Article.Status.PUBLISHED, published_at__gt=timezone.now())
+        .order_by("published_at")
+        .values_list("published_at", flat=True)
+        .first()
+    )
+    due = upcoming.timestamp() if upcoming else None
+    cache.set(NEXT_DUE_KEY, (version, due), timeout=None)
+    _version_memo = (version, due, time.monotonic())
+    return due
+
+
+def cached_fragment(name: str, build, *, timeout: int | None = FRAGMENT_TIMEOUT):
+    """Return ``build()``, cached under ``name`` and the current content version."""
+    key = f"healthhub:{name}:{content_version()}"
+    value = cache.get(key)
+    if value is None:
+        value = build()
+        cache.set(key, value, timeout=timeout)
+    return value
 
 
 def get_categories(request: HttpRequest | None = None) -> list[Category]:
@@ -34,11 +94,9 @@ def get_categories(request: HttpRequest | None = None) -> list[Category]:
     """
     if request is not None and hasattr(request, _REQUEST_CACHE_ATTR):
         return getattr(request, _REQUEST_CACHE_ATTR)
-    key = f"healthhub:categories:{content_version()}"
-    categories = cache.get(key)
-    if categories is None:
-        categories = list(Category.objects.all())
-        cache.set(key, categories, timeout=None)
+    categories = cached_fragment(
+        "categories", lambda: list(Category.objects.all()), timeout=VERSIONED_TIMEOUT
+    )
     if request is not None:
         setattr(request, _REQUEST_CACHE_ATTR, categories)
     return categories
@@ -66,8 +124,27 @@ def descendant_ids(category: Category, categories: list[Category]) -> set[int]:
     return ids
 
 
+def latest_articles(*, limit: int) -> list[Article]:
+    """Return the newest published articles, cached for a minute (their cards show views)."""
+    return cached_fragment(
+        f"latest:{limit}",
+        lambda: list(Article.objects.published().for_listing().newest_first()[:limit]),
+    )
+
+
 def most_read_this_week(*, category_ids: set[int] | None = None, limit: int = 5) -> list[Article]:
-    """Return the published articles with the most views over the last 7 days."""
+    """Return the published articles with the most views over the last 7 days.
+
+    Cached for a minute: the weekly figures may lag that much behind.
+    """
+    scope = ",".join(map(str, sorted(category_ids))) if category_ids is not None else "all"
+    return cached_fragment(
+        f"most-read:{scope}:{limit}",
+        lambda: _most_read_query(category_ids=category_ids, limit=limit),
+    )
+
+
+def _most_read_query(*, category_ids: set[int] | None, limit: int) -> list[Article]:
     since = timezone.now().date() - dt.timedelta(days=6)
     articles = Article.objects.published().for_listing()
     if category_ids is not None:
@@ -85,12 +162,9 @@ def related_articles(article: Article, *, limit: int = 4) -> list[Article]:
     One query, cached until content changes. ``article.tags`` should be
     prefetched.
     """
-    key = f"healthhub:related:{article.pk}:{content_version()}"
-    related = cache.get(key)
-    if related is None:
-        related = list(_related_query(article)[:limit])
-        cache.set(key, related, timeout=FRAGMENT_TIMEOUT)
-    return related
+    return cached_fragment(
+        f"related:{article.pk}:{limit}", lambda: list(_related_query(article)[:limit])
+    )
 
 
 def _related_query(article: Article) -> QuerySet[Article]:

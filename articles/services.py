@@ -1,26 +1,30 @@
 """Writes: counting views, the editorial workflow, importing and exporting articles."""
 
 import datetime as dt
+import functools
 import re
 import time
+import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
 import frontmatter
+import redis
 import yaml
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.cache import cache
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_slug
-from django.db import transaction
+from django.db import IntegrityError, connection, transaction
 from django.db.models import F
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.text import slugify
 
-from articles.models import Article, ArticleRevision, Category, Reference, Reviewer
-from articles.selectors import CONTENT_VERSION_KEY
+from articles.models import Article, ArticleRevision, Category, Reference, Reviewer, ViewFlush
+from articles.selectors import CONTENT_VERSION_KEY, remember_next_due
 
 # Crawlers, link unfurlers and previewers announce themselves; counting them
 # would inflate the public figure.
@@ -42,27 +46,165 @@ def is_countable_view(request: HttpRequest) -> bool:
 
 
 def record_view(article: Article, request: HttpRequest) -> bool:
-    """Count one view of ``article`` in a single atomic UPDATE.
+    """Count one view of ``article``; return whether it was counted.
 
-    The same statement also tallies the view into today's DailyViews row:
-    a database trigger (migration 0002) upserts it, so the all-time count
-    and the daily tally move together and concurrent views are never lost.
-    The in-memory count is bumped too, so the page shows the view it is
-    serving. Return whether the view was counted.
+    Directly (the default), a single atomic UPDATE counts it, and a database
+    trigger (migration 0003) tallies it into today's DailyViews row in the
+    same statement, so concurrent views are never lost. Buffered, one Redis
+    HINCRBY counts it and flush_views() moves it into the database later.
+    Either way ``article.view_count`` ends up as the figure to show,
+    including the view being served.
     """
+    buffered = settings.HEALTHHUB_VIEW_COUNTER == "buffered"
     if not is_countable_view(request):
+        if buffered:
+            article.view_count += pending_views(article.pk)
         return False
+    if buffered:
+        key = _pending_key(timezone.now().date())
+        article.view_count += view_buffer().hincrby(key, str(article.pk), 1)
+        return True
     Article.objects.filter(pk=article.pk).update(view_count=F("view_count") + 1)
     article.view_count += 1
     return True
 
 
-def bump_content_version() -> None:
-    """Invalidate every cached fragment that depends on published content."""
+def count_view(article_id: int, request: HttpRequest) -> int | None:
+    """Count this request's view of an article if it is one; return the figure to show.
+
+    For a page served from cache, which knows the article's id only. Counting
+    directly, one UPDATE ... RETURNING both counts and reads. Return None
+    when the article is gone.
+    """
+    # Plain SQL: on this path, building the ORM query would cost more than running it.
+    countable = is_countable_view(request)
+    buffered = settings.HEALTHHUB_VIEW_COUNTER == "buffered"
+    with connection.cursor() as cursor:
+        if countable and not buffered:
+            # The same change as record_view()'s, so the tally trigger fires alike.
+            cursor.execute(
+                "UPDATE articles_article SET view_count = view_count + 1 WHERE id = %s "
+                "RETURNING view_count",
+                [article_id],
+            )
+        else:
+            cursor.execute("SELECT view_count FROM articles_article WHERE id = %s", [article_id])
+        row = cursor.fetchone()
+    if row is None or not buffered:
+        return row and row[0]
+    if not countable:
+        return row[0] + pending_views(article_id)
+    key = _pending_key(timezone.now().date())
+    return row[0] + view_buffer().hincrby(key, str(article_id), 1)
+
+
+# Buffered view counting ----------------------------------------------------
+#
+# A reader's view adds one to the article's field of today's "pending" hash.
+# A flush renames that hash to a batch of its own (so new views start a new
+# hash), applies the batch in one database transaction that also records
+# the batch id in ViewFlush, and only then deletes it. A flush that fails
+# leaves the batch in Redis, and the next flush applies it; a batch already
+# recorded in ViewFlush is deleted without being applied twice.
+
+
+@functools.cache
+def view_buffer() -> redis.Redis:
+    """Return the Redis client for buffered views (one pool per process)."""
+    return redis.Redis.from_url(settings.HEALTHHUB_VIEW_BUFFER_URL, decode_responses=True)
+
+
+def _pending_key(day: dt.date) -> str:
+    return f"{settings.HEALTHHUB_VIEW_BUFFER_PREFIX}pending:{day.isoformat()}"
+
+
+def pending_views(article_id: int) -> int:
+    """Return the views of ``article_id`` counted today and not yet flushed."""
+    pending = view_buffer().hget(_pending_key(timezone.now().date()), str(article_id))
+    return int(pending or 0)
+
+
+def flush_views() -> int:
+    """Move every buffered view into the database; return how many were moved.
+
+    Batches left behind by a failed flush go first; then each day's pending
+    hash becomes a batch and is applied.
+    """
+    client = view_buffer()
+    prefix = settings.HEALTHHUB_VIEW_BUFFER_PREFIX
+    moved = 0
+    for key in sorted(client.scan_iter(match=f"{prefix}batch:*")):
+        moved += _apply_batch(client, key)
+    for pending in sorted(client.scan_iter(match=f"{prefix}pending:*")):
+        day = pending.rsplit(":", 1)[1]
+        batch = f"{prefix}batch:{day}:{uuid.uuid4().hex}"
+        try:
+            client.rename(pending, batch)
+        except redis.ResponseError:  # emptied by a concurrent flush
+            continue
+        moved += _apply_batch(client, batch)
+    return moved
+
+
+def _apply_batch(client: redis.Redis, key: str) -> int:
+    day, batch_id = key.rsplit(":", 2)[1:]
+    date = dt.date.fromisoformat(day)
+    counts = {int(pk): int(n) for pk, n in client.hgetall(key).items() if int(n) > 0}
     try:
-        cache.incr(CONTENT_VERSION_KEY)
+        with transaction.atomic():
+            existing = set(Article.objects.filter(pk__in=counts).values_list("pk", flat=True))
+            counts = {pk: n for pk, n in counts.items() if pk in existing}
+            ViewFlush.objects.create(batch=batch_id, date=date, views=sum(counts.values()))
+            # Always in id order, so two flushes never wait on each other's rows.
+            for pk, views in sorted(counts.items()):
+                _add_views(pk, views, date)
+    except IntegrityError:
+        # Another flush recorded this batch id first; it is applied already.
+        if not ViewFlush.objects.filter(batch=batch_id).exists():
+            raise
+        counts = {}
+    client.delete(key)
+    return sum(counts.values())
+
+
+def _add_views(article_id: int, views: int, date: dt.date) -> None:
+    articles = Article.objects.filter(pk=article_id)
+    if views == 1:
+        # A step of exactly one fires the reader-view tally trigger, which
+        # would tally it for today; two steps keep the tally to this batch's day.
+        articles.update(view_count=F("view_count") + 2)
+        articles.update(view_count=F("view_count") - 1)
+    else:
+        articles.update(view_count=F("view_count") + views)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO articles_dailyviews (article_id, date, views) VALUES (%s, %s, %s) "
+            "ON CONFLICT (article_id, date) "
+            "DO UPDATE SET views = articles_dailyviews.views + excluded.views",
+            [article_id, date, views],
+        )
+
+
+def bump_content_version() -> int:
+    """Invalidate every cached fragment that depends on published content.
+
+    Inside a transaction the version moves again at commit: a page rendered
+    between the first bump and the commit still saw the old rows, and must
+    not stay cached under the new version. Return the new version.
+    """
+    version = _next_content_version()
+    transaction.on_commit(_next_content_version)
+    return version
+
+
+def _next_content_version() -> int:
+    try:
+        version = cache.incr(CONTENT_VERSION_KEY)
     except ValueError:
-        cache.set(CONTENT_VERSION_KEY, int(time.time()), timeout=None)
+        version = int(time.time())
+        cache.set(CONTENT_VERSION_KEY, version, timeout=None)
+    remember_next_due(version)
+    return version
 
 
 # Editorial workflow --------------------------------------------------------

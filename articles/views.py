@@ -1,16 +1,18 @@
 from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.files.storage import default_storage
+from django.core.paginator import Paginator
 from django.db.models import Exists, OuterRef, Subquery
-from django.http import Http404, HttpResponseGone
+from django.http import Http404, HttpResponse, HttpResponseGone
 from django.shortcuts import get_object_or_404, redirect
 from django.template.loader import render_to_string
 from django.utils.cache import add_never_cache_headers
 from django.views.generic import DetailView, ListView, TemplateView
 from taggit.models import Tag
 
-from articles import search, selectors, services, structured_data
+from articles import caching, search, selectors, services, structured_data
 from articles.models import Article, ArticleSlug, Reference, Reviewer, SiteSettings
+from articles.pagination import DeferredJoinPaginator
 
 
 def social_image_url(request, renditions):
@@ -54,10 +56,21 @@ class PublishedArticlesMixin(SeoMixin):
     """Own the public queryset and the pagination of every article list."""
 
     paginate_by = settings.HEALTHHUB_PAGE_SIZE
+    paginator_class = DeferredJoinPaginator
     allow_empty = True
 
     def get_queryset(self):
         return Article.objects.published().for_listing().newest_first()
+
+    def get_paginator(self, queryset, per_page, orphans=0, allow_empty_first_page=True, **kwargs):
+        return self.paginator_class(
+            queryset,
+            per_page,
+            orphans=orphans,
+            allow_empty_first_page=allow_empty_first_page,
+            count_key=self.request.path,
+            **kwargs,
+        )
 
     def paginate_queryset(self, queryset, page_size):
         paginated = super().paginate_queryset(queryset, page_size)
@@ -100,9 +113,8 @@ class HomeView(SeoMixin, TemplateView):
         ]
 
     def get_context_data(self, **kwargs):
-        published = Article.objects.published().for_listing()
         return super().get_context_data(
-            latest=published.newest_first()[: self.latest_count],
+            latest=selectors.latest_articles(limit=self.latest_count),
             most_read=selectors.most_read_this_week(limit=self.most_read_count),
             **kwargs,
         )
@@ -225,6 +237,10 @@ class SearchView(PublishedArticlesMixin, ListView):
     template_name = "articles/search.html"
     noindex = True
 
+    def get_paginator(self, queryset, per_page, orphans=0, allow_empty_first_page=True, **kwargs):
+        # Ranked results are few pages deep, and their count depends on the query.
+        return Paginator(queryset, per_page, orphans, allow_empty_first_page)
+
     def get(self, request, *args, **kwargs):
         self.query = search.normalize_query(request.GET.get("q", ""))
         return super().get(request, *args, **kwargs)
@@ -269,6 +285,15 @@ class ArticleView(SeoMixin, DetailView):
         )
 
     def get(self, request, *args, **kwargs):
+        # The page is cached whole, with a hole for the view count that is
+        # filled with the live figure on every request.
+        key, _tag = caching.response_key(request)
+        cached = caching.get_response(key, selectors.VERSIONED_TIMEOUT)
+        if cached is not None:
+            article_id, content, headers = cached
+            views = services.count_view(article_id, request)
+            if views is not None:
+                return self.fill_view_count(content, views, headers)
         try:
             self.object = self.get_object()
         except Http404:
@@ -282,7 +307,28 @@ class ArticleView(SeoMixin, DetailView):
             add_never_cache_headers(response)
             return response
         services.record_view(self.object, request)
-        return self.render_to_response(self.get_context_data(object=self.object))
+        views, self.object.view_count = self.object.view_count, caching.VIEW_COUNT_HOLE
+        response = self.render_to_response(self.get_context_data(object=self.object))
+        response.render()
+        self.object.view_count = views
+        content = response.content.decode()
+        if not self.can_cache(response, content):
+            return self.render_to_response(self.get_context_data(object=self.object))
+        headers = {"Content-Type": response["Content-Type"]}
+        caching.set_response(key, (self.object.pk, content, headers), selectors.VERSIONED_TIMEOUT)
+        return self.fill_view_count(content, views, headers)
+
+    def can_cache(self, response, content):
+        """Return whether the page may be shared and shows its view count only where expected."""
+        if response.status_code != 200 or "no-cache" in response.get("Cache-Control", ""):
+            return False
+        return content.count(str(caching.VIEW_COUNT_HOLE)) == 0 and (
+            content.count(caching.VIEW_COUNT_HOLE_HTML) == 1
+        )
+
+    def fill_view_count(self, content, views, headers):
+        html = content.replace(caching.VIEW_COUNT_HOLE_HTML, caching.views_html(views))
+        return HttpResponse(html, headers=headers)
 
     def get_preview_object(self):
         """Return the unpublished article for staff allowed to see it, else None."""

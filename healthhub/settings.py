@@ -126,6 +126,29 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
+# Redis when configured, so that every app server shares one cache (and one
+# content version); otherwise each process keeps its own in memory.
+REDIS_URL = os.environ.get("REDIS_URL", "")
+CACHE_URL = os.environ.get("CACHE_URL", "") or REDIS_URL
+if CACHE_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": CACHE_URL,
+            "KEY_PREFIX": os.environ.get("HEALTHHUB_CACHE_PREFIX", "healthhub"),
+        }
+    }
+else:
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.locmem.LocMemCache"}}
+# Each process keeps its most requested pages in memory too; their keys carry
+# the content version, so a local copy is never newer or older than Redis's.
+CACHES["local"] = {
+    "BACKEND": "django.core.cache.backends.locmem.LocMemCache",
+    "LOCATION": "healthhub-pages",
+    "OPTIONS": {"MAX_ENTRIES": 500},
+}
+SESSION_ENGINE = "django.contrib.sessions.backends.db"
+
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
     {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
@@ -248,3 +271,15 @@ HEALTHHUB_MEDICAL_CATEGORIES = env_list("HEALTHHUB_MEDICAL_CATEGORIES", "health"
 
 # Editorial workflow: a medical review older than this many days is due again.
 HEALTHHUB_REVIEW_INTERVAL_DAYS = int(os.environ.get("HEALTHHUB_REVIEW_INTERVAL_DAYS", "365"))
+
+# "direct": one atomic UPDATE per view. "buffered": views are counted in Redis
+# and moved into the database by `manage.py flush_views`.
+HEALTHHUB_VIEW_COUNTER = os.environ.get("HEALTHHUB_VIEW_COUNTER", "direct")
+HEALTHHUB_VIEW_BUFFER_URL = os.environ.get("HEALTHHUB_VIEW_BUFFER_URL", "") or REDIS_URL
+HEALTHHUB_VIEW_BUFFER_PREFIX = os.environ.get("HEALTHHUB_VIEW_BUFFER_PREFIX", "healthhub:views:")
+if HEALTHHUB_VIEW_COUNTER not in {"direct", "buffered"}:
+    raise ImproperlyConfigured("HEALTHHUB_VIEW_COUNTER must be 'direct' or 'buffered'.")
+if HEALTHHUB_VIEW_COUNTER == "buffered" and not HEALTHHUB_VIEW_BUFFER_URL:
+    raise ImproperlyConfigured("Buffered view counting needs REDIS_URL.")
+# Benchmark-only views (the template and write floors); never on in production.
+HEALTHHUB_BENCHMARK_FLOORS = env_bool("HEALTHHUB_BENCHMARK_FLOORS", default=False)

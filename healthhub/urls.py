@@ -8,6 +8,7 @@ from django.views.generic import TemplateView
 from django.views.static import serve
 
 from articles import feeds
+from articles.caching import content_versioned
 from articles.sitemaps import SITEMAPS
 from healthhub import health
 
@@ -26,21 +27,33 @@ if settings.DEBUG or settings.HEALTHHUB_SERVE_MEDIA:
     ]
 
 urlpatterns += [
-    path("feed/", feeds.LatestArticlesFeed(), name="feed"),
-    path("feed/atom/", feeds.LatestArticlesAtomFeed(), name="feed-atom"),
+    path("feed/", content_versioned(feeds.LatestArticlesFeed()), name="feed"),
+    path("feed/atom/", content_versioned(feeds.LatestArticlesAtomFeed()), name="feed-atom"),
     path(
         "robots.txt",
         TemplateView.as_view(template_name="robots.txt", content_type="text/plain"),
         name="robots-txt",
     ),
-    path("sitemap.xml", sitemap_views.index, {"sitemaps": SITEMAPS}, name="sitemap-index"),
+    path(
+        "sitemap.xml",
+        content_versioned(sitemap_views.index),
+        {"sitemaps": SITEMAPS},
+        name="sitemap-index",
+    ),
     path(
         "sitemap-<section>.xml",
-        sitemap_views.sitemap,
+        content_versioned(sitemap_views.sitemap),
         {"sitemaps": SITEMAPS},
         name="django.contrib.sitemaps.views.sitemap",
     ),
     # Before the articles' URLs, which would read "feed" as an article slug.
-    path("<slug:slug>/feed/", feeds.CategoryArticlesFeed(), name="category-feed"),
+    path(
+        "<slug:slug>/feed/", content_versioned(feeds.CategoryArticlesFeed()), name="category-feed"
+    ),
     path("", include("articles.urls")),
 ]
+
+if settings.HEALTHHUB_BENCHMARK_FLOORS:
+    from benchmarks import floors
+
+    urlpatterns = floors.urlpatterns + urlpatterns

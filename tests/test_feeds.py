@@ -277,3 +277,32 @@ def test_category_and_article_pages_link_to_the_category_feed(client, health, me
 
     assert 'title="HealthHub: Health" href="/health/feed/"' in category_head
     assert 'title="HealthHub: Mental Health" href="/mental-health/feed/"' in article_head
+
+
+# Caching and conditional GETs ----------------------------------------------
+
+
+def test_feed_is_served_from_cache_until_content_changes(client, health, django_assert_num_queries):
+    """A second fetch of the feed runs no query; publishing an article shows up at once."""
+    ArticleFactory(category=health, title="First")
+    client.get("/feed/")
+
+    with django_assert_num_queries(0):
+        assert titles(rss_items(client.get("/feed/"))) == ["First"]
+    ArticleFactory(category=health, title="Second")
+    assert titles(rss_items(client.get("/feed/"))) == ["Second", "First"]
+
+
+def test_feed_answers_conditional_gets(client, health):
+    """The feed carries an ETag and Last-Modified, answers 304 to either, and 200 after a change."""
+    ArticleFactory(category=health)
+    first = client.get("/feed/")
+    etag, modified = first["ETag"], first["Last-Modified"]
+
+    assert first["Cache-Control"] == "public, max-age=60"
+    assert client.get("/feed/", headers={"if-none-match": etag}).status_code == 304
+    assert client.get("/feed/", headers={"if-modified-since": modified}).status_code == 304
+    ArticleFactory(category=health)
+    changed = client.get("/feed/", headers={"if-none-match": etag})
+    assert changed.status_code == 200
+    assert changed["ETag"] != etag

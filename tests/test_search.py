@@ -464,3 +464,12 @@ def test_search_index_triggers_exist_after_all_migrations():
         names = {row[0] for row in cursor.fetchall()}
 
     assert expected <= names
+
+
+def test_repeated_search_is_answered_from_cache(client, django_assert_num_queries):
+    """The same search a second time is served from cache without a query."""
+    ArticleFactory(title="Sleep and mood")
+    first = client.get("/search/?q=sleep")
+    with django_assert_num_queries(0):
+        assert client.get("/search/?q=sleep").content == first.content
+    assert "1 result" in first.content.decode()

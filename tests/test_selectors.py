@@ -1,6 +1,8 @@
 import datetime as dt
+import time
 
 import pytest
+from django.core.cache import cache
 from django.utils import timezone
 
 from articles import selectors
@@ -81,3 +83,14 @@ def test_categories_are_cached_until_content_changes(health, django_assert_num_q
 
     with django_assert_num_queries(1):
         assert [c.slug for c in selectors.get_categories()] == ["health", "sleep"]
+
+
+def test_an_edit_through_another_app_server_is_seen_within_a_second(health, monkeypatch):
+    """Another server's version bump in the shared cache reaches this process within a second."""
+    version = selectors.content_version()
+    cache.incr(selectors.CONTENT_VERSION_KEY)  # what an edit on another server does
+
+    assert selectors.content_version() == version
+    later = time.monotonic() + selectors.VERSION_MEMO_SECONDS + 0.1
+    monkeypatch.setattr(selectors.time, "monotonic", lambda: later)
+    assert selectors.content_version() == version + 1

@@ -2,6 +2,7 @@
 
 import http.client
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -163,3 +164,20 @@ def test_reader_get_through_gunicorn_counts_and_shows_the_view(article, gunicorn
     assert b"1 view<" in body
     article.refresh_from_db()
     assert article.view_count == 1
+
+
+def test_hashed_static_files_are_cached_for_a_year(gunicorn):
+    """The stylesheet a page links to has a hashed name and far-future, immutable caching."""
+    conn = http.client.HTTPConnection(HOST, gunicorn, timeout=30)
+    try:
+        conn.request("GET", "/")
+        html = conn.getresponse().read().decode()
+        [stylesheet] = re.findall(r'href="(/static/css/site\.[0-9a-f]{12}\.css)"', html)
+        conn.request("GET", stylesheet)
+        response = conn.getresponse()
+        response.read()
+    finally:
+        conn.close()
+
+    assert response.status == 200
+    assert response.getheader("Cache-Control") == "max-age=315360000, public, immutable"

@@ -195,3 +195,23 @@ def test_scheduled_article_enters_the_sitemap_when_its_time_comes(client, health
     with mock.patch("articles.models.timezone.now", return_value=start + dt.timedelta(hours=2)):
         for section, url in expected.items():
             assert url in urls(client.get(f"/sitemap-{section}.xml"))
+
+
+def test_sitemap_section_answers_conditional_gets_from_cache(
+    client, site, django_assert_num_queries
+):
+    """A sitemap section is cached, keeps its headers and answers 304 to its ETag."""
+    first = client.get("/sitemap-articles.xml")
+    with django_assert_num_queries(0):
+        again = client.get("/sitemap-articles.xml", headers={"if-none-match": first["ETag"]})
+        assert again.status_code == 304
+        assert client.get("/sitemap-articles.xml").content == first.content
+    assert first["X-Robots-Tag"] == "noindex, noodp, noarchive"
+
+
+def test_sitemap_pages_are_cached_apart(client, site, monkeypatch):
+    """Each page of a long section (?p=N) is cached under its own key."""
+    monkeypatch.setattr(ArticleSitemap, "limit", 1)
+    first, second = client.get("/sitemap-articles.xml"), client.get("/sitemap-articles.xml?p=2")
+    assert urls(first) != urls(second)
+    assert first["ETag"] != second["ETag"]

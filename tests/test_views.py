@@ -75,10 +75,36 @@ def test_home_shows_navigation_and_empty_state(client, health):
 
 
 def test_home_query_budget(client, django_assert_max_num_queries, health):
-    """The home page runs a fixed, small number of queries however many articles exist."""
+    """The home page runs a fixed, small number of queries, and none once its lists are cached."""
     ArticleFactory.create_batch(15, category=health, tags=["sleep", "stress"])
     with django_assert_max_num_queries(3):
         assert client.get("/").status_code == 200
+    with django_assert_max_num_queries(0):
+        assert client.get("/").status_code == 200
+
+
+def test_home_shows_a_new_article_at_once(client, health):
+    """Publishing an article changes the content version, so the cached home lists are not reused."""
+    ArticleFactory(category=health, title="Earlier piece")
+    assert "Earlier piece" in client.get("/").content.decode()
+    ArticleFactory(category=health, title="Breaking piece")
+    assert titles(client.get("/").content.decode())[0] == "Breaking piece"
+
+
+def test_edited_title_is_never_served_stale(client, health):
+    """After an edit, every page shows the new title on the next request."""
+    article = ArticleFactory(category=health, title="Old title", tags=["sleep"])
+    other = ArticleFactory(category=health, tags=["sleep"])
+    pages = ["/", "/health/", "/tag/sleep/", other.get_absolute_url()]
+    assert all("Old title" in client.get(url).content.decode() for url in pages)
+
+    article.title = "New title"
+    article.save()
+
+    for url in pages:
+        html = client.get(url).content.decode()
+        assert "New title" in html
+        assert "Old title" not in html
 
 
 # Category ---------------------------------------------------------------
@@ -153,6 +179,25 @@ def test_category_query_budget(client, django_assert_max_num_queries, health, me
     ArticleFactory.create_batch(20, category=mental_health, tags=["a", "b", "c"])
     with django_assert_max_num_queries(4):
         assert client.get("/health/?page=2").status_code == 200
+
+
+def test_deep_category_page_loads_ids_then_rows(client, django_assert_max_num_queries, health):
+    """A deep page finds its ids through the index, then loads only its own rows."""
+    ArticleFactory.create_batch(150, category=health)
+    assert client.get("/health/").status_code == 200  # caches the categories and the count
+
+    with django_assert_max_num_queries(2) as captured:
+        last = client.get("/health/?page=13")
+
+    assert last.status_code == 200
+    assert len(titles(last.content.decode())) == 6
+    assert captured.captured_queries[0]["sql"].startswith(
+        'SELECT "articles_article"."id" AS "pk" FROM'
+    )
+    assert "OFFSET 144" in captured.captured_queries[0]["sql"]
+    assert titles(last.content.decode()) == [
+        a.title for a in Article.objects.filter(category=health).newest_first()[144:]
+    ]
 
 
 # Article ----------------------------------------------------------------
@@ -241,7 +286,8 @@ def test_article_query_budget_does_not_grow_with_tags(
 
     with django_assert_max_num_queries(5):
         cold = client.get("/mental-health/stress/")
-    with django_assert_max_num_queries(4):
+    # Served from cache: one UPDATE ... RETURNING counts the view and reads the count.
+    with django_assert_max_num_queries(1):
         warm = client.get("/mental-health/stress/")
 
     assert cold.status_code == warm.status_code == 200
@@ -249,6 +295,37 @@ def test_article_query_budget_does_not_grow_with_tags(
     article_tags = html[html.index('class="article__footer"') : html.index('id="related-heading"')]
     assert article_tags.count('href="/tag/') == tag_count
     assert "2 views" in html
+
+
+def test_cached_article_page_counts_and_shows_every_view(client, sleep_article):
+    """Served from cache, the article page still counts each reader and shows the live count."""
+    pages = [client.get("/health/how-much-sleep/").content.decode() for _ in range(3)]
+    head = client.head("/health/how-much-sleep/")
+    crawled = client.get("/health/how-much-sleep/", headers={"user-agent": "Googlebot/2.1"})
+
+    for page, expected in zip(pages, ["3,343 views", "3,344 views", "3,345 views"], strict=True):
+        assert expected in page
+    assert head.status_code == 200
+    assert "3,345 views" in crawled.content.decode()
+    assert Article.objects.get(pk=sleep_article.pk).view_count == 3345
+
+
+def test_cached_article_page_shows_an_edit_at_once(client, sleep_article):
+    """An edit reaches the article page on the next request, not after the cache expires."""
+    assert "Sleep Do Adults" in client.get("/health/how-much-sleep/").content.decode()
+    sleep_article.title = "Sleep, revised"
+    sleep_article.save()
+    assert '<h1 class="article__title">Sleep, revised</h1>' in (
+        client.get("/health/how-much-sleep/").content.decode()
+    )
+
+
+def test_unpublished_article_leaves_the_cache_at_once(client, sleep_article):
+    """Unpublishing an article makes its cached page answer 404 on the next request."""
+    assert client.get("/health/how-much-sleep/").status_code == 200
+    sleep_article.status = Article.Status.DRAFT
+    sleep_article.save()
+    assert client.get("/health/how-much-sleep/").status_code == 404
 
 
 # Tag --------------------------------------------------------------------

@@ -1,0 +1,1 @@
+"""HealthHub's load benchmark: pages against a bare-Django floor, in one run."""
