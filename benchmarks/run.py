@@ -58,6 +58,20 @@ def main(argv=None):
     work = Path(tempfile.mkdtemp(prefix="healthhub-bench-"))
     redis_url = _reachable_redis(args.redis_url)
     prefix = f"bench-{os.getpid()}"
+    try:
+        results = _in_bench_database(args, work, redis_url, prefix)
+    finally:
+        # Even after a failure, leave no keys and no temporary folder behind.
+        _clear_redis(redis_url, prefix)
+        shutil.rmtree(work, ignore_errors=True)
+    print(markdown_table(results))
+    output = Path(args.output)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    output.write_text(json.dumps(results, indent=2) + "\n")
+    print(f"\nJSON written to {output}")
+
+
+def _in_bench_database(args, work, redis_url, prefix):
     with _bench_database(work) as database_url:
         env = {
             "DJANGO_SETTINGS_MODULE": "healthhub.settings",
@@ -74,14 +88,7 @@ def main(argv=None):
             "LOG_LEVEL": "WARNING",
         }
         os.environ.update(env)
-        results = _run(args, env, work, redis_url)
-    _clear_redis(redis_url, prefix)
-    shutil.rmtree(work, ignore_errors=True)
-    print(markdown_table(results))
-    output = Path(args.output)
-    output.parent.mkdir(parents=True, exist_ok=True)
-    output.write_text(json.dumps(results, indent=2) + "\n")
-    print(f"\nJSON written to {output}")
+        return _run(args, env, work, redis_url)
 
 
 def _run(args, env, work, redis_url):
