@@ -25,6 +25,8 @@ KEPT_HEADERS = ("Content-Type", "X-Robots-Tag")
 # No real count comes near it, and intcomma and pluralize render it as below.
 VIEW_COUNT_HOLE = 987_654_321_987_654
 VIEW_COUNT_HOLE_HTML = f"{intcomma(VIEW_COUNT_HOLE)} views"
+# Stands in a cached page for the CSP nonce; base64 nonces never contain "-".
+NONCE_HOLE = "csp-nonce-hole"
 
 
 def response_key(request: HttpRequest, *params: str) -> tuple[str, str]:
@@ -62,11 +64,31 @@ def _cacheable(response) -> bool:
     return "no-cache" not in response.get("Cache-Control", "")
 
 
-def _stored(response):
+def punch_nonce(request: HttpRequest, content: str) -> str:
+    """Return ``content`` with this response's CSP nonce replaced by a placeholder.
+
+    A nonce must be new on every response, so a cached page keeps a hole
+    where it goes, filled by fill_nonce() each time the page is served.
+    """
+    nonce = getattr(request, "_csp_nonce", None)
+    if not nonce:
+        return content
+    return content.replace(f'nonce="{nonce}"', f'nonce="{NONCE_HOLE}"')
+
+
+def fill_nonce(request: HttpRequest, content: str) -> str:
+    """Return ``content`` with this request's CSP nonce in every nonce hole."""
+    if NONCE_HOLE not in content:
+        return content
+    return content.replace(f'nonce="{NONCE_HOLE}"', f'nonce="{request.csp_nonce}"')
+
+
+def _stored(request, response):
     if hasattr(response, "render"):
         response.render()
     headers = {name: response[name] for name in KEPT_HEADERS if response.has_header(name)}
-    return response.content, headers, int(time.time())
+    content = punch_nonce(request, response.content.decode(response.charset))
+    return content, headers, int(time.time())
 
 
 def _cached_response(view, request, args, kwargs, *, params, timeout):
@@ -77,7 +99,7 @@ def _cached_response(view, request, args, kwargs, *, params, timeout):
         response = view(request, *args, **kwargs)
         if not _cacheable(response):
             return response, None
-        cached = _stored(response)
+        cached = _stored(request, response)
         set_response(key, cached, timeout)
     return cached, quote_etag(tag)
 
@@ -126,7 +148,7 @@ def cached_list(view, params=("page",)):
         if etag is None:
             return cached
         content, headers, _built_at = cached
-        return HttpResponse(content, headers=headers)
+        return HttpResponse(fill_nonce(request, content), headers=headers)
 
     return wrapper
 
