@@ -396,12 +396,7 @@ class Article(models.Model):
         now = timezone.now()
         if self.status == self.Status.PUBLISHED and self.published_at is None:
             self.published_at = now
-        rendered = render_body(self.body)
-        self.body_html = rendered.html
-        self.toc = rendered.toc
-        self.word_count = rendered.word_count
-        self.reading_minutes = rendered.reading_minutes
-        self.readability_grade = flesch_kincaid_grade(rendered.html)
+        self.render()
         if self.reviewed_by_id and self.last_reviewed is None:
             self.last_reviewed = timezone.localdate()
         saved = getattr(self, "_saved_state", None)
@@ -456,6 +451,15 @@ class Article(models.Model):
         if base_qs.filter(pk=pk_val, version=self.version - 1)._update(values):
             return True
         raise ArticleVersionConflict(pk_val)
+
+    def render(self):
+        """Derive the body's HTML, contents, word count and reading grade from its Markdown."""
+        rendered = render_body(self.body)
+        self.body_html = rendered.html
+        self.toc = rendered.toc
+        self.word_count = rendered.word_count
+        self.reading_minutes = rendered.reading_minutes
+        self.readability_grade = flesch_kincaid_grade(rendered.html)
 
     def get_author_url(self):
         return reverse("articles:author", kwargs={"username": self.author.get_username()})

@@ -23,7 +23,15 @@ from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.text import slugify
 
-from articles.models import Article, ArticleRevision, Category, Reference, Reviewer, ViewFlush
+from articles.models import (
+    Article,
+    ArticleRevision,
+    ArticleSlug,
+    Category,
+    Reference,
+    Reviewer,
+    ViewFlush,
+)
 from articles.selectors import CONTENT_VERSION_KEY, remember_next_due
 
 # Crawlers, link unfurlers and previewers announce themselves; counting them
@@ -183,6 +191,31 @@ def _add_views(article_id: int, views: int, date: dt.date) -> None:
             "DO UPDATE SET views = articles_dailyviews.views + excluded.views",
             [article_id, date, views],
         )
+
+
+# Fields Article.render() derives from the body.
+RENDERED_FIELDS = ("body_html", "toc", "word_count", "reading_minutes", "readability_grade")
+
+
+def bulk_create_articles(articles: list[Article], *, batch_size: int = 500) -> list[Article]:
+    """Insert many new articles at once, with what save() would derive and record.
+
+    Each distinct body is rendered once, and every article's slug is entered
+    in the slug history, as a save would do. Return the created articles.
+    """
+    derived = {}
+    for article in articles:
+        if article.body not in derived:
+            article.render()
+            derived[article.body] = {name: getattr(article, name) for name in RENDERED_FIELDS}
+        for name, value in derived[article.body].items():
+            setattr(article, name, value)
+    created = Article.objects.bulk_create(articles, batch_size=batch_size)
+    ArticleSlug.objects.bulk_create(
+        [ArticleSlug(slug=article.slug, article=article) for article in created],
+        batch_size=batch_size,
+    )
+    return created
 
 
 def bump_content_version() -> int:

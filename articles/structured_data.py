@@ -1,13 +1,21 @@
 """schema.org JSON-LD for the pages, built from the same data the page shows."""
 
 from django.conf import settings
+from django.core.files.storage import default_storage
 from django.templatetags.static import static
+from django.urls import reverse
 
 SCHEMA = "https://schema.org"
 
 
 def _absolute(request, path: str) -> str:
     return request.build_absolute_uri(path)
+
+
+def social_image_url(request, article) -> str | None:
+    """Return the absolute URL of the article's 1200 by 630 social card, if it has one."""
+    social = (article.cover_renditions or {}).get("social")
+    return _absolute(request, default_storage.url(social["name"])) if social else None
 
 
 def website(request) -> dict:
@@ -38,8 +46,6 @@ def organization(request, *, with_context: bool = True) -> dict:
 
 
 def person(request, user, *, with_context: bool = True) -> dict:
-    from django.urls import reverse
-
     profile = getattr(user, "author_profile", None)
     data = {
         "@type": "Person",
@@ -93,11 +99,9 @@ def article(request, article, lineage) -> dict:
         data["reviewedBy"] = reviewer(request, article.reviewed_by, with_context=False)
     if article.last_reviewed is not None:
         data["lastReviewed"] = article.last_reviewed.isoformat()
-    social = (article.cover_renditions or {}).get("social")
-    if social:
-        from django.core.files.storage import default_storage
-
-        data["image"] = [_absolute(request, default_storage.url(social["name"]))]
+    image = social_image_url(request, article)
+    if image:
+        data["image"] = [image]
     return data
 
 

@@ -1,6 +1,5 @@
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.files.storage import default_storage
 from django.core.paginator import Paginator
 from django.db.models import Exists, OuterRef, Subquery
 from django.http import Http404, HttpResponse, HttpResponseGone
@@ -13,11 +12,6 @@ from taggit.models import Tag
 from articles import caching, search, selectors, services, structured_data
 from articles.models import Article, ArticleSlug, Reference, Reviewer, SiteSettings
 from articles.pagination import DeferredJoinPaginator
-
-
-def social_image_url(request, renditions):
-    social = (renditions or {}).get("social")
-    return request.build_absolute_uri(default_storage.url(social["name"])) if social else None
 
 
 class SeoMixin:
@@ -360,13 +354,12 @@ class ArticleView(SeoMixin, DetailView):
 
     def get_seo(self):
         article = self.object
-        renditions = article.cover_renditions or {}
         return {
             **super().get_seo(),
             "title": article.title,
             "description": article.excerpt,
             "type": "article",
-            "image": social_image_url(self.request, renditions),
+            "image": structured_data.social_image_url(self.request, article),
         }
 
     def get_context_data(self, **kwargs):

@@ -1,9 +1,9 @@
 """Fill an empty, migrated database with generated articles, fast.
 
-Bodies are rendered once per distinct text (a pool of them), then shared;
-rows go in with bulk_create. The search index and the slug history are kept
-as the site keeps them: database triggers index the bulk inserts, and the
-ArticleSlug rows are inserted here.
+Bodies come from a pool of texts, and rows go in through
+services.bulk_create_articles(), which renders each distinct body once and
+records the slug history as a save would. Database triggers index the bulk
+inserts for search, as they index every write.
 """
 
 import datetime as dt
@@ -16,8 +16,8 @@ from django.db import connection, transaction
 from django.utils import timezone
 from taggit.models import Tag, TaggedItem
 
-from articles.models import Article, ArticleSlug, Category, DailyViews
-from articles.rendering import render_body
+from articles.models import Article, Category, DailyViews
+from articles.services import bulk_create_articles
 
 TOPICS = {
     "Health": ["Heart Health", "Mental Health"],
@@ -157,19 +157,15 @@ def generate(count: int, *, seed: int = 2026) -> Site:
         tags = Tag.objects.bulk_create(
             [Tag(name=f"topic {n}", slug=f"topic-{n}") for n in range(TAG_COUNT)]
         )
-        pool = []
-        for _ in range(BODY_POOL):
-            text = body_text(rng)
-            pool.append((text, render_body(text)))
-        rare_text = body_text(rng, extra=f"A note on {RARE_WORD}, a rare plant.")
-        rare = (rare_text, render_body(rare_text))
+        pool = [body_text(rng) for _ in range(BODY_POOL)]
+        rare = body_text(rng, extra=f"A note on {RARE_WORD}, a rare plant.")
 
     content_type = ContentType.objects.get_for_model(Article)
     for start in range(0, count, BATCH):
         with transaction.atomic():
             articles = []
             for number in range(start, min(start + BATCH, count)):
-                text, rendered = rare if number == count // 2 else pool[number % BODY_POOL]
+                text = rare if number == count // 2 else pool[number % BODY_POOL]
                 articles.append(
                     Article(
                         title=f"{sentence(rng)[:-1][:80]} ({number})",
@@ -178,20 +174,14 @@ def generate(count: int, *, seed: int = 2026) -> Site:
                         author=authors[number % len(authors)],
                         excerpt=sentence(rng),
                         body=text,
-                        body_html=rendered.html,
-                        toc=rendered.toc,
-                        word_count=rendered.word_count,
-                        reading_minutes=rendered.reading_minutes,
                         status=Article.Status.PUBLISHED,
                         # One article every 10 minutes back from now, none at the same time.
                         published_at=now - dt.timedelta(minutes=10 * (count - number)),
                         view_count=rng.randint(0, 5000),
                     )
                 )
-            articles = Article.objects.bulk_create(articles)
-            ArticleSlug.objects.bulk_create(
-                [ArticleSlug(slug=article.slug, article_id=article.pk) for article in articles]
-            )
+            # Each distinct body is rendered once, however many articles share it.
+            articles = bulk_create_articles(articles)
             TaggedItem.objects.bulk_create(
                 [
                     TaggedItem(content_type=content_type, object_id=article.pk, tag=tag)

@@ -54,8 +54,8 @@ def generate(count: int) -> None:
     from django.db import transaction
     from django.utils import timezone
 
-    from articles.models import Article, ArticleSlug, Category
-    from articles.rendering import render_body
+    from articles.models import Article, Category
+    from articles.services import bulk_create_articles
 
     now = timezone.now()
     with transaction.atomic():
@@ -72,7 +72,6 @@ def generate(count: int) -> None:
                 f"Why {word} matters, part {n}.\n\n## What to know\n\n"
                 f"Some advice about {word} and everyday health.\n\n## What to do\n\nStart small.\n"
             )
-            rendered = render_body(body)
             articles.append(
                 Article(
                     title=f"On {word}, part {n}",
@@ -81,19 +80,11 @@ def generate(count: int) -> None:
                     author=author,
                     excerpt=f"A short note on {word}.",
                     body=body,
-                    body_html=rendered.html,
-                    toc=rendered.toc,
-                    word_count=rendered.word_count,
-                    reading_minutes=rendered.reading_minutes,
                     status=Article.Status.PUBLISHED,
                     published_at=now - timezone.timedelta(minutes=n + 1),
                 )
             )
-        Article.objects.bulk_create(articles, batch_size=500)
-        ArticleSlug.objects.bulk_create(
-            (ArticleSlug(slug=a.slug, article_id=a.pk) for a in Article.objects.only("slug")),
-            batch_size=500,
-        )
+        bulk_create_articles(articles)
 
 
 # The load generator (runs in its own process) -------------------------------

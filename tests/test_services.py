@@ -1,4 +1,5 @@
 import threading
+from unittest import mock
 
 import pytest
 from django.db import connection
@@ -6,9 +7,10 @@ from django.db.models import F
 from django.test import RequestFactory
 from django.utils import timezone
 
-from articles.models import Article, DailyViews
-from articles.services import record_view
-from tests.factories import ArticleFactory
+from articles.models import Article, ArticleSlug, DailyViews
+from articles.rendering import render_body
+from articles.services import RENDERED_FIELDS, bulk_create_articles, record_view
+from tests.factories import ArticleFactory, UserFactory
 
 BROWSER = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
@@ -170,3 +172,23 @@ def test_setting_a_count_directly_is_not_tallied(health):
     article = ArticleFactory(category=health)
     Article.objects.filter(pk=article.pk).update(view_count=500)
     assert not DailyViews.objects.exists()
+
+
+def test_bulk_created_articles_get_what_a_save_derives(health):
+    """Bulk-inserted articles carry the rendered body, reading grade and slug history of a save."""
+    author = UserFactory()
+    body = "Intro sentence here.\n\n## Sleep\n\nSleep well every night.\n"
+    built = [
+        Article(title=f"Bulk {n}", slug=f"bulk-{n}", category=health, author=author, body=body)
+        for n in range(3)
+    ]
+
+    with mock.patch("articles.models.render_body", wraps=render_body) as render:
+        bulk_create_articles(built)
+
+    saved = ArticleFactory(category=health, author=author, slug="saved", body=body)
+    assert render.call_count == 1
+    for article in Article.objects.filter(slug__startswith="bulk-"):
+        for field in RENDERED_FIELDS:
+            assert getattr(article, field) == getattr(saved, field), field
+    assert set(ArticleSlug.objects.values_list("slug", flat=True)) >= {"bulk-0", "bulk-1", "bulk-2"}
