@@ -59,36 +59,37 @@ def record_view(article: Article, request: HttpRequest) -> bool:
     Directly (the default), a single atomic UPDATE counts it, and a database
     trigger (migration 0003) tallies it into today's DailyViews row in the
     same statement, so concurrent views are never lost. Buffered, one Redis
-    HINCRBY counts it and flush_views() moves it into the database later.
+    call counts it and flush_views() moves it into the database later.
     Either way ``article.view_count`` ends up as the figure to show,
     including the view being served.
     """
-    buffered = settings.HEALTHHUB_VIEW_COUNTER == "buffered"
-    if not is_countable_view(request):
-        if buffered:
-            article.view_count += pending_views(article.pk)
-        return False
-    if buffered:
-        key = _pending_key(timezone.now().date())
-        article.view_count += view_buffer().hincrby(key, str(article.pk), 1)
-        return True
-    Article.objects.filter(pk=article.pk).update(view_count=F("view_count") + 1)
-    article.view_count += 1
-    return True
+    countable = is_countable_view(request)
+    if settings.HEALTHHUB_VIEW_COUNTER == "buffered":
+        article.view_count = _buffered_count(article.pk, countable, stored=article.view_count)
+        return countable
+    if countable:
+        Article.objects.filter(pk=article.pk).update(view_count=F("view_count") + 1)
+        article.view_count += 1
+    return countable
 
 
 def count_view(article_id: int, request: HttpRequest) -> int | None:
     """Count this request's view of an article if it is one; return the figure to show.
 
     For a page served from cache, which knows the article's id only. Counting
-    directly, one UPDATE ... RETURNING both counts and reads. Return None
-    when the article is gone.
+    directly, one UPDATE ... RETURNING both counts and reads; buffered, one
+    Redis call does, with no query at all once the article's shown total is
+    in Redis. Return None when the article is gone.
     """
-    # Plain SQL: on this path, building the ORM query would cost more than running it.
     countable = is_countable_view(request)
-    buffered = settings.HEALTHHUB_VIEW_COUNTER == "buffered"
+    if settings.HEALTHHUB_VIEW_COUNTER == "buffered":
+        total, generation = _buffered_total(article_id, countable)
+        if total is not None:
+            return total
+        countable = False  # counted already
+    # Plain SQL: on this path, building the ORM query would cost more than running it.
     with connection.cursor() as cursor:
-        if countable and not buffered:
+        if countable:
             # The same change as record_view()'s, so the tally trigger fires alike.
             cursor.execute(
                 "UPDATE articles_article SET view_count = view_count + 1 WHERE id = %s "
@@ -98,12 +99,9 @@ def count_view(article_id: int, request: HttpRequest) -> int | None:
         else:
             cursor.execute("SELECT view_count FROM articles_article WHERE id = %s", [article_id])
         row = cursor.fetchone()
-    if row is None or not buffered:
+    if row is None or settings.HEALTHHUB_VIEW_COUNTER != "buffered":
         return row and row[0]
-    if not countable:
-        return row[0] + pending_views(article_id)
-    key = _pending_key(timezone.now().date())
-    return row[0] + view_buffer().hincrby(key, str(article_id), 1)
+    return _buffered_count(article_id, False, stored=row[0], generation=generation)
 
 
 # Buffered view counting ----------------------------------------------------
@@ -114,6 +112,49 @@ def count_view(article_id: int, request: HttpRequest) -> int | None:
 # the batch id in ViewFlush, and only then deletes it. A flush that fails
 # leaves the batch in Redis, and the next flush applies it; a batch already
 # recorded in ViewFlush is deleted without being applied twice.
+#
+# The figure a page shows is the stored count plus the views not yet
+# flushed. So that a cached page can show it without a query, Redis keeps it
+# per article ("total:<id>"), counted up with every view; a flush moves views
+# from the buffer into the database and leaves that sum alone. It is seeded
+# from the database only when no flush ran or was under way between reading
+# the stored count and seeding: every rename and every deleted batch bumps
+# "flush-generation", and batches in flight are listed in "batches". Seeded
+# totals expire, so a count changed outside the counter (an import, a
+# restore) shows within TOTAL_TIMEOUT.
+
+TOTAL_TIMEOUT = 600
+
+# KEYS: today's pending hash, the article's total, the flush generation,
+#       the batches in flight, yesterday's pending hash.
+# ARGV: article id, "1" to count a view, the stored count (or "" when not
+#       read yet), the generation seen before reading it (or ""), timeout.
+# Return {total} or, when there is no total and no stored count, {-1, generation}.
+_COUNT_SCRIPT = """
+if ARGV[2] == '1' then redis.call('HINCRBY', KEYS[1], ARGV[1], 1) end
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  if ARGV[2] == '1' then return {redis.call('INCR', KEYS[2])} end
+  return {tonumber(redis.call('GET', KEYS[2]))}
+end
+local generation = redis.call('GET', KEYS[3]) or '0'
+if ARGV[3] == '' then return {-1, generation} end
+local total = tonumber(ARGV[3])
+  + tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
+  + tonumber(redis.call('HGET', KEYS[5], ARGV[1]) or '0')
+if ARGV[4] == generation and redis.call('SCARD', KEYS[4]) == 0 then
+  redis.call('SET', KEYS[2], total, 'EX', ARGV[5])
+end
+return {total}
+"""
+
+# KEYS: a pending hash, its new batch name, the flush generation, the batches in flight.
+_START_BATCH_SCRIPT = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('RENAME', KEYS[1], KEYS[2])
+redis.call('SADD', KEYS[4], KEYS[2])
+redis.call('INCR', KEYS[3])
+return 1
+"""
 
 
 @functools.cache
@@ -122,14 +163,44 @@ def view_buffer() -> redis.Redis:
     return redis.Redis.from_url(settings.HEALTHHUB_VIEW_BUFFER_URL, decode_responses=True)
 
 
+@functools.cache
+def _scripts(client: redis.Redis):
+    return client.register_script(_COUNT_SCRIPT), client.register_script(_START_BATCH_SCRIPT)
+
+
+def _key(name: str) -> str:
+    return f"{settings.HEALTHHUB_VIEW_BUFFER_PREFIX}{name}"
+
+
 def _pending_key(day: dt.date) -> str:
-    return f"{settings.HEALTHHUB_VIEW_BUFFER_PREFIX}pending:{day.isoformat()}"
+    return _key(f"pending:{day.isoformat()}")
 
 
-def pending_views(article_id: int) -> int:
-    """Return the views of ``article_id`` counted today and not yet flushed."""
-    pending = view_buffer().hget(_pending_key(timezone.now().date()), str(article_id))
-    return int(pending or 0)
+def _run_count_script(article_id: int, countable: bool, stored: str, generation: str) -> list:
+    client = view_buffer()
+    today = timezone.now().date()
+    keys = [
+        _pending_key(today),
+        _key(f"total:{article_id}"),
+        _key("flush-generation"),
+        _key("batches"),
+        _pending_key(today - dt.timedelta(days=1)),
+    ]
+    args = [article_id, int(countable), stored, generation, TOTAL_TIMEOUT]
+    return _scripts(client)[0](keys=keys, args=args)
+
+
+def _buffered_total(article_id: int, countable: bool) -> tuple[int | None, str]:
+    """Count a view into the buffer; return the total to show, if Redis has it."""
+    reply = _run_count_script(article_id, countable, "", "")
+    if reply[0] < 0:
+        return None, reply[1]
+    return reply[0], ""
+
+
+def _buffered_count(article_id: int, countable: bool, *, stored: int, generation="") -> int:
+    """Count a view into the buffer; return the stored count plus the views not flushed."""
+    return _run_count_script(article_id, countable, str(stored), generation)[0]
 
 
 def flush_views() -> int:
@@ -139,18 +210,15 @@ def flush_views() -> int:
     hash becomes a batch and is applied.
     """
     client = view_buffer()
-    prefix = settings.HEALTHHUB_VIEW_BUFFER_PREFIX
     moved = 0
-    for key in sorted(client.scan_iter(match=f"{prefix}batch:*")):
+    for key in sorted(client.scan_iter(match=_key("batch:*"))):
         moved += _apply_batch(client, key)
-    for pending in sorted(client.scan_iter(match=f"{prefix}pending:*")):
+    for pending in sorted(client.scan_iter(match=_key("pending:*"))):
         day = pending.rsplit(":", 1)[1]
-        batch = f"{prefix}batch:{day}:{uuid.uuid4().hex}"
-        try:
-            client.rename(pending, batch)
-        except redis.ResponseError:  # emptied by a concurrent flush
-            continue
-        moved += _apply_batch(client, batch)
+        batch = _key(f"batch:{day}:{uuid.uuid4().hex}")
+        keys = [pending, batch, _key("flush-generation"), _key("batches")]
+        if _scripts(client)[1](keys=keys):  # else emptied by a concurrent flush
+            moved += _apply_batch(client, batch)
     return moved
 
 
@@ -171,7 +239,8 @@ def _apply_batch(client: redis.Redis, key: str) -> int:
         if not ViewFlush.objects.filter(batch=batch_id).exists():
             raise
         counts = {}
-    client.delete(key)
+    with client.pipeline() as pipe:
+        pipe.delete(key).srem(_key("batches"), key).incr(_key("flush-generation")).execute()
     return sum(counts.values())
 
 

@@ -84,12 +84,60 @@ def test_uncounted_request_shows_the_pending_views_too(buffered):
 
 
 @pytest.mark.django_db
-def test_article_page_query_budget_when_buffered(client, buffered, django_assert_max_num_queries):
-    """Served from cache, a buffered article page reads its stored count and writes nothing."""
-    article = ArticleFactory(tags=["sleep", "stress"])
-    client.get(article.get_absolute_url())
-    with django_assert_max_num_queries(1):
-        assert client.get(article.get_absolute_url()).status_code == 200
+def test_article_page_query_budget_when_buffered(client, buffered, django_assert_num_queries):
+    """Served from cache, a buffered article page reads its count once, then makes no query."""
+    article = ArticleFactory(tags=["sleep", "stress"], view_count=41)
+    client.get(article.get_absolute_url(), headers={"user-agent": BROWSER})
+    with django_assert_num_queries(1):
+        seeding = client.get(article.get_absolute_url(), headers={"user-agent": BROWSER})
+    with django_assert_num_queries(0):
+        cached = client.get(article.get_absolute_url(), headers={"user-agent": BROWSER})
+
+    assert b"43 views" in seeding.content
+    assert b"44 views" in cached.content
+
+
+def cached_page_count(article, request=None):
+    """Return the count a cached copy of the article page would show."""
+    return services.count_view(article.pk, request or reader_get())
+
+
+@pytest.mark.django_db
+def test_shown_count_carries_on_across_a_flush(buffered):
+    """After a flush, the page's count neither drops nor doubles, and matches the database."""
+    article = ArticleFactory(view_count=10)
+    assert [cached_page_count(article) for _ in range(3)] == [11, 12, 13]
+
+    assert flush_views() == 3
+    assert stored_count(article) == 13
+    assert cached_page_count(article) == 14
+    crawler = RequestFactory().get("/", headers={"user-agent": "Googlebot/2.1"})
+    assert cached_page_count(article, crawler) == 14
+
+
+@pytest.mark.django_db
+def test_a_page_served_during_a_flush_shows_every_view(buffered, monkeypatch):
+    """While a batch is between Redis and the database, pages show it and nothing is seeded."""
+    seeded, unseeded = ArticleFactory(view_count=5), ArticleFactory(view_count=5)
+    cached_page_count(seeded)
+    record_view(unseeded, reader_get())
+    crawler = RequestFactory().get("/", headers={"user-agent": "Googlebot/2.1"})
+    real_add_views, shown = services._add_views, {}
+
+    def look_at_the_pages(article_id, views, date):
+        real_add_views(article_id, views, date)
+        shown[article_id] = cached_page_count(Article(pk=article_id), crawler)
+
+    monkeypatch.setattr(services, "_add_views", look_at_the_pages)
+    flush_views()
+    monkeypatch.undo()
+
+    total_key = f"{services.settings.HEALTHHUB_VIEW_BUFFER_PREFIX}total:{unseeded.pk}"
+    assert shown == {seeded.pk: 6, unseeded.pk: 6}
+    assert not buffered.exists(total_key)
+    assert stored_count(unseeded) == 6
+    assert cached_page_count(unseeded) == 7
+    assert buffered.get(total_key) == "7"
 
 
 @pytest.mark.django_db
@@ -109,9 +157,9 @@ def test_flush_moves_views_into_the_count_and_todays_tally(buffered):
     assert tallies(once) == {today: 1}
     assert tallies(thrice) == {today: 3}
     assert ViewFlush.objects.get().views == 4
-    assert (
-        list(buffered.scan_iter(match=f"{services.settings.HEALTHHUB_VIEW_BUFFER_PREFIX}*")) == []
-    )
+    prefix = services.settings.HEALTHHUB_VIEW_BUFFER_PREFIX
+    assert list(buffered.scan_iter(match=f"{prefix}pending:*")) == []
+    assert list(buffered.scan_iter(match=f"{prefix}batch*")) == []
 
 
 @pytest.mark.django_db
@@ -157,10 +205,10 @@ def test_a_batch_applied_but_not_deleted_is_not_applied_twice(buffered, monkeypa
     for _ in range(3):
         record_view(article, reader_get())
 
-    def redis_down(*keys):
+    def redis_down(*args, **kwargs):
         raise redis.ConnectionError("Redis went away")
 
-    monkeypatch.setattr(buffered, "delete", redis_down)
+    monkeypatch.setattr(buffered, "pipeline", redis_down)
     with pytest.raises(redis.ConnectionError):
         flush_views()
     monkeypatch.undo()
@@ -181,7 +229,7 @@ def test_flush_views_command_reports_the_views_moved(buffered):
 
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_views_and_flushes_count_every_view_exactly_once(buffered):
-    """Eight threads counting while two threads flush add exactly every view, once."""
+    """Eight threads counting while two threads flush add every view once; pages show them all."""
     articles = [ArticleFactory(), ArticleFactory()]
     readers, calls = 8, 150
     start = threading.Barrier(readers + 2)
@@ -192,9 +240,18 @@ def test_concurrent_views_and_flushes_count_every_view_exactly_once(buffered):
         try:
             start.wait(timeout=30)
             for number in range(calls):
-                record_view(articles[number % 2], reader_get())
+                article = articles[number % 2]
+                # Fresh and cached pages alike.
+                if number % 3:
+                    cached_page_count(article)
+                else:
+                    record_view(
+                        Article(pk=article.pk, view_count=stored_count(article)), reader_get()
+                    )
         except Exception as error:  # reported below
             errors.append(error)
+        finally:
+            connection.close()
 
     def flush():
         try:
@@ -223,3 +280,5 @@ def test_concurrent_views_and_flushes_count_every_view_exactly_once(buffered):
     assert stored_count(articles[0]) == stored_count(articles[1]) == total // 2
     assert sum(DailyViews.objects.values_list("views", flat=True)) == total
     assert ViewFlush.objects.count() >= 2
+    crawler = RequestFactory().get("/", headers={"user-agent": "Googlebot/2.1"})
+    assert [cached_page_count(article, crawler) for article in articles] == [total // 2] * 2
