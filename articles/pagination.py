@@ -13,14 +13,21 @@ class DeferredJoinPaginator(Paginator):
     """Find a page's ids first, then load only those rows.
 
     ``OFFSET n`` still steps over n entries, but over the entries of an index
-    that holds every column the id query needs (article_category_page_idx),
-    never over table rows. The count is cached under the content version
+    that holds every column the id query needs (article_category_page_idx,
+    article_sitemap_idx), never over table rows. The count is cached under the content version
     and ``count_key``, as the content version moves whenever it may change.
     """
 
-    def __init__(self, *args, count_key: str | None = None, **kwargs):
+    def __init__(
+        self,
+        *args,
+        count_key: str | None = None,
+        deferred_join_from: int = DEFERRED_JOIN_FROM,
+        **kwargs,
+    ):
         super().__init__(*args, **kwargs)
         self.count_key = count_key
+        self.deferred_join_from = deferred_join_from
 
     @cached_property
     def count(self):
@@ -36,7 +43,7 @@ class DeferredJoinPaginator(Paginator):
         top = bottom + self.per_page
         if top + self.orphans >= self.count:
             top = self.count
-        if bottom < DEFERRED_JOIN_FROM:
+        if bottom < self.deferred_join_from:
             return self._get_page(list(self.object_list[bottom:top]), number, self)
         ids = list(self.object_list.values_list("pk", flat=True)[bottom:top])
         rows = list(self.object_list.filter(pk__in=ids)) if ids else []

@@ -17,7 +17,8 @@ from django.contrib.postgres.search import (
     SearchVectorField,
 )
 from django.db import NotSupportedError, connection
-from django.db.models import Expression, QuerySet
+from django.db.models import Expression, QuerySet, Subquery
+from django.db.models.functions import Coalesce
 from django.db.models.query import ModelIterable
 from django.utils.html import escape
 from django.utils.safestring import SafeString, mark_safe
@@ -28,6 +29,12 @@ MAX_QUERY_LENGTH = 200
 SEARCH_CONFIG = "english"
 FTS_TABLE = "articles_article_fts"
 SNIPPET_WORDS = 30
+# A word found in nearly every article would otherwise have every match
+# ranked, and on SQLite every matching row read, on each search: work that
+# grows with the site. Only the newest matches are ranked, those with an id
+# above the one of the (MAX_RANKED + 1)-th newest match, which both indexes
+# find by walking from their newest end.
+MAX_RANKED = 1000
 
 # Highlight delimiters no article contains in practice; the snippet is escaped
 # with them in place and only then are they turned into <mark> elements.
@@ -73,7 +80,9 @@ def search_articles(query: str) -> QuerySet[Article]:
     """Return the published articles matching ``query``, best match first.
 
     Each article carries ``search_snippet``: HTML-safe text from the body (or,
-    when the body does not match, the excerpt) with the matches in <mark>.
+    when the body does not match, the excerpt) with the matches in <mark>,
+    and ``search_ranked_after``: 0, or when more than MAX_RANKED articles
+    match, the id above which the newest matches were ranked.
     """
     query = normalize_query(query)
     articles = Article.objects.published().for_listing()
@@ -125,7 +134,14 @@ def _search_postgresql(articles: QuerySet[Article], query: str) -> QuerySet[Arti
     search_query = SearchQuery(query, search_type="websearch", config=SEARCH_CONFIG)
     vector = _SearchVector()
     highlight = {"config": SEARCH_CONFIG, "start_sel": START, "stop_sel": STOP}
-    return articles.filter(SearchVectorExact(vector, search_query)).annotate(
+    newest = (
+        Article.objects.filter(SearchVectorExact(_SearchVector(), search_query))
+        .order_by("-pk")
+        .values("pk")[MAX_RANKED : MAX_RANKED + 1]
+    )
+    ranked_after = Coalesce(Subquery(newest), 0)
+    return articles.filter(SearchVectorExact(vector, search_query), pk__gt=ranked_after).annotate(
+        search_ranked_after=ranked_after,
         search_rank=SearchRank(vector, search_query),
         search_body_headline=SearchHeadline(
             "body", search_query, max_words=SNIPPET_WORDS, min_words=15, **highlight
@@ -143,11 +159,21 @@ def _search_sqlite(articles: QuerySet[Article], fts_query: str) -> QuerySet[Arti
     # probes FTS5 per article by rowid, is quadratic in the number of matches.
     # The unary + keeps SQLite from using the rowid term for such probes.
     table = f'"{FTS_TABLE}"'
+    ranked_after = (
+        f"COALESCE((SELECT rowid FROM {table} WHERE {table} MATCH %s "
+        f"ORDER BY rowid DESC LIMIT 1 OFFSET {int(MAX_RANKED)}), 0)"
+    )
     return articles.extra(
         tables=[FTS_TABLE],
-        where=[f"{table} MATCH %s", f'+{table}.rowid = "articles_article"."id"'],
-        params=[fts_query],
+        where=[
+            f"{table} MATCH %s",
+            f'+{table}.rowid = "articles_article"."id"',
+            f"{table}.rowid > {ranked_after}",
+        ],
+        params=[fts_query, fts_query],
+        select_params=[fts_query],
         select={
+            "search_ranked_after": ranked_after,
             # bm25() is lower for better matches; weights follow A/B/C.
             "search_rank": f"-bm25({table}, 10.0, 4.0, 1.0)",
             "search_body_headline": (

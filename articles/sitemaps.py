@@ -7,6 +7,7 @@ from django.urls import reverse
 from taggit.models import Tag
 
 from articles.models import Article, Category
+from articles.pagination import DeferredJoinPaginator
 
 
 class ArticleSitemap(Sitemap):
@@ -20,6 +21,15 @@ class ArticleSitemap(Sitemap):
             .select_related("category")
             .only("slug", "updated_at", "category__slug")
             .order_by("pk")
+        )
+
+    @property
+    def paginator(self):
+        # The rows' columns lie beyond the body in each row, so stepping over
+        # earlier pages' rows would read every earlier body; the page's ids
+        # come from article_sitemap_idx instead, and the count is cached.
+        return DeferredJoinPaginator(
+            self._items(), self.limit, count_key="sitemap:articles", deferred_join_from=0
         )
 
     def lastmod(self, item):

@@ -254,6 +254,8 @@ class SearchView(PublishedArticlesMixin, ListView):
     def get_context_data(self, **kwargs):
         context = super().get_context_data(query=self.query, **kwargs)
         context["result_count"] = context["paginator"].count if self.query else 0
+        if any(article.search_ranked_after for article in context["object_list"]):
+            context["ranked_newest"] = search.MAX_RANKED
         return context
 
 

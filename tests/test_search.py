@@ -6,6 +6,7 @@ from django.db import connection
 from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
+from articles import search
 from articles.models import Article
 from articles.search import fts5_query, normalize_query, search_articles, snippet_html
 from tests.factories import ArticleFactory, CategoryFactory, UserFactory
@@ -386,7 +387,9 @@ def test_sqlite_queries_the_index_once_per_search():
         plan = [row[-1] for row in cursor.fetchall()]
 
     assert plan[0].startswith("SCAN articles_article_fts VIRTUAL TABLE")
-    assert "rowid" in plan[1]
+    # FTS5 itself skips the matches older than the ranked ones (a rowid lower bound).
+    assert plan[0].endswith(">")
+    assert "SEARCH articles_article USING INTEGER PRIMARY KEY (rowid=?)" in plan
 
 
 # The index stays current -----------------------------------------------------------
@@ -473,3 +476,31 @@ def test_repeated_search_is_answered_from_cache(client, django_assert_num_querie
     with django_assert_num_queries(0):
         assert client.get("/search/?q=sleep").content == first.content
     assert "1 result" in first.content.decode()
+
+
+def test_a_word_in_many_articles_ranks_only_the_newest_matches(client, monkeypatch):
+    """Past MAX_RANKED matches, the newest are ranked and the page says so."""
+    monkeypatch.setattr(search, "MAX_RANKED", 3)
+    oldest = [ArticleFactory(title=f"Old {n}", body="Sleep sleep sleep.") for n in range(2)]
+    newest = [ArticleFactory(title=f"New {n}", body="Sleep matters.") for n in range(3)]
+    ArticleFactory(title="Elsewhere", body="Nothing to see.")
+
+    html = search_page(client, "sleep")
+
+    assert sorted(result_titles(html)) == sorted(article.title for article in newest)
+    assert "More than 3 articles match “sleep”" in html
+    assert "best matches among the 3 most recent" in html
+    assert {article.search_ranked_after for article in search_articles("sleep")} == {oldest[-1].pk}
+
+
+def test_a_word_in_few_articles_ranks_every_match(client, monkeypatch):
+    """Up to MAX_RANKED matches, every one is ranked and the count is exact."""
+    monkeypatch.setattr(search, "MAX_RANKED", 3)
+    for n in range(3):
+        ArticleFactory(title=f"Sleep {n}", body="Sleep matters.")
+
+    html = search_page(client, "sleep")
+
+    assert len(result_titles(html)) == 3
+    assert "3 results for “sleep”" in html
+    assert "most recent" not in html

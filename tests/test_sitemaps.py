@@ -105,6 +105,32 @@ def test_sitemap_index_pages_a_section_past_its_limit(client, site, monkeypatch)
     assert client.get("/sitemap-articles.xml?p=3").status_code == 404
 
 
+def test_article_section_pages_list_every_published_article_once_in_id_order(
+    client, health, monkeypatch, django_assert_max_num_queries
+):
+    """Read page by page, the article section lists each published article once, oldest first."""
+    monkeypatch.setattr(ArticleSitemap, "limit", 2)
+    articles = [ArticleFactory(category=health, slug=f"article-{n}") for n in range(5)]
+    ArticleFactory(category=health, slug="draft", status=Article.Status.DRAFT)
+    client.get("/sitemap-articles.xml")  # caches the section's count
+
+    with django_assert_max_num_queries(2) as captured:
+        last_page = urls(client.get("/sitemap-articles.xml?p=3"))
+    # The ids come alone (from article_sitemap_idx), never whole rows past an OFFSET.
+    assert captured.captured_queries[0]["sql"].startswith(
+        'SELECT "articles_article"."id" AS "pk" FROM'
+    )
+    assert "OFFSET 4" in captured.captured_queries[0]["sql"]
+    listed = [
+        *urls(client.get("/sitemap-articles.xml")),
+        *urls(client.get("/sitemap-articles.xml?p=2")),
+        *last_page,
+    ]
+
+    assert listed == [f"http://testserver{article.get_absolute_url()}" for article in articles]
+    assert client.get("/sitemap-articles.xml?p=4").status_code == 404
+
+
 def test_sitemap_index_query_budget(client, django_assert_max_num_queries, site):
     """The index runs a fixed number of queries: a count per section and the newest date."""
     with django_assert_max_num_queries(5):
