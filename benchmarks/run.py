@@ -119,6 +119,7 @@ def _run(args, env, work, redis_url):
         "sitemap section": "/sitemap-articles.xml",
     }
     queries, sizes = _count_queries(pages)
+    uncached = _uncached_ms(pages)
     plan = deep_page_plan(site)
     connection.close()
     env["HEALTHHUB_BENCHMARK_FLOOR_BYTES"] = str(sizes["article"])
@@ -144,6 +145,7 @@ def _run(args, env, work, redis_url):
         floors.append(_measure(args, server, "write floor", "/_floor/write/", 2))
         rows = [
             _measure(args, server, name, url, queries[name], size=sizes[name])
+            | {"uncached_ms": uncached[name]}
             for name, url in pages.items()
         ]
         # Floors again at the end; their mean absorbs drift in the machine's load.
@@ -218,6 +220,31 @@ def _count_queries(pages, buffered=None):
             queries[name], sizes[name] = len(captured), len(response.content)
         connection.close()
     return queries, sizes
+
+
+def _uncached_ms(pages, times=5):
+    """Return the median time of each page rendered in-process with no cache at all.
+
+    What a cache miss costs, free of network and worker start-up: the figure
+    to compare between 10,000 and 100,000 articles.
+    """
+    from django.db import connection
+    from django.test import Client, override_settings
+
+    client = Client(headers={"host": HOST})
+    dummy = {"BACKEND": "django.core.cache.backends.dummy.DummyCache"}
+    timings = {}
+    with override_settings(CACHES={"default": dummy, "local": dummy}):
+        for name, url in pages.items():
+            runs = []
+            for _ in range(times):
+                started = time.perf_counter()
+                response = client.get(url)
+                runs.append((time.perf_counter() - started) * 1000)
+                assert response.status_code == 200, (url, response.status_code)
+            timings[name] = round(statistics.median(runs), 1)
+    connection.close()
+    return timings
 
 
 class Server:
@@ -469,18 +496,20 @@ def markdown_table(results):
         f"{' '.join(f'{x:.2f}' for x in machine['load_average_before'])} before, "
         f"{' '.join(f'{x:.2f}' for x in machine['load_average_after'])} after",
         "",
-        "The first request of each page is the one that fills the cache (cold).",
+        "The first request of each page is the one that fills the cache (cold, through "
+        "gunicorn); uncached ms is the median of 5 in-process requests with no cache at all.",
         "",
         "| page | req/s | p50 ms | p99 ms | queries | / template floor | / write floor "
-        "| first request ms | KB | errors |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| first request ms | uncached ms | KB | errors |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
     ]
     for row in results["runs"]:
         size = f"{row['bytes'] / 1024:.0f}" if row["bytes"] else ""
         lines.append(
             f"| {row['page']} | {row['rps']:.0f} | {row['p50_ms']:.1f} | {row['p99_ms']:.1f} "
             f"| {row['queries']} | {row.get('vs_template_floor', '')} "
-            f"| {row.get('vs_write_floor', '')} | {row['first_request_ms']} | {size} "
+            f"| {row.get('vs_write_floor', '')} | {row['first_request_ms']} "
+            f"| {row.get('uncached_ms', '')} | {size} "
             f"| {row['errors']} |"
         )
     lines += ["", "Query plan of the last category page's id query:", "", "```"]
