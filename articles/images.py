@@ -73,10 +73,11 @@ class UnreadableImage(Exception):
 # Renditions ----------------------------------------------------------------
 
 
-def sync_renditions(article) -> None:
+def sync_renditions(article, *, old_cover: str = "") -> None:
     """Rebuild the renditions of the article's cover, or clear them if it has none.
 
-    Called after the article is saved. Files of the previous renditions are
+    Called after the article is saved. Files of the previous renditions, and
+    the replaced cover ``old_cover`` unless another article uses it, are
     deleted once the transaction commits, so a rollback leaves them in place.
     A cover that cannot be decoded is logged and leaves no renditions: the
     page then shows the original.
@@ -98,8 +99,15 @@ def sync_renditions(article) -> None:
             logger.exception("Could not write renditions of %s for article %s", name, article.pk)
     type(article).objects.filter(pk=article.pk).update(cover_renditions=data)
     article.cover_renditions = data
+    db = article._state.db
     if old:
-        transaction.on_commit(partial(delete_renditions, old), using=article._state.db)
+        transaction.on_commit(partial(delete_renditions, old), using=db)
+    if old_cover and old_cover != name:
+        manager = type(article)._default_manager.db_manager(db)
+        transaction.on_commit(
+            partial(_delete_unused_cover, article.cover_image.storage, old_cover, manager),
+            using=db,
+        )
 
 
 def build_renditions(storage, name: str, pk) -> dict:
@@ -148,7 +156,7 @@ def build_renditions(storage, name: str, pk) -> dict:
         social_name = write("social.jpg", social, "JPEG", JPEG_OPTIONS)
     except Exception:
         for saved in written:
-            default_storage.delete(saved)
+            _delete_file(default_storage, saved)
         _remove_empty_dir(folder)
         raise
     return {
@@ -189,10 +197,7 @@ def delete_renditions(data: dict) -> None:
             # value delete anything outside the renditions folder.
             logger.warning("Refusing to delete %r: not a rendition", name)
             continue
-        try:
-            default_storage.delete(name)
-        except OSError:
-            logger.warning("Could not delete rendition %s", name, exc_info=True)
+        _delete_file(default_storage, name)
         folders.add(posixpath.dirname(name))
     for folder in folders:
         _remove_empty_dir(folder)
@@ -220,10 +225,11 @@ def delete_article_files(article) -> None:
         # Sweep the article's folder too: it may hold sets that a rolled-back
         # save wrote and never recorded.
         _delete_tree(f"{RENDITIONS_DIR}/{pk}")
-        if cover_name and not manager.filter(cover_image=cover_name).exists():
-            storage.delete(cover_name)
+        _delete_unused_cover(storage, cover_name, manager)
 
-    transaction.on_commit(delete, using=article._state.db)
+    # Robust: the deletion has committed, and a storage that cannot even be
+    # listed must not turn it into an error page; the failure is logged.
+    transaction.on_commit(delete, using=article._state.db, robust=True)
 
 
 def _open_for_renditions(storage, name):
@@ -295,10 +301,32 @@ def _is_rendition_name(name: str) -> bool:
     return len(parts) > 1 and parts[0] == RENDITIONS_DIR and not {"", ".", ".."} & set(parts)
 
 
+def _delete_file(storage, name: str) -> None:
+    """Delete a stored file; log a failure instead of raising it."""
+    try:
+        storage.delete(name)
+    except Exception:
+        # An OSError on disk, a botocore error on S3. The caller runs after a
+        # commit or is already handling an error: a leftover file is the
+        # lesser harm.
+        logger.warning("Could not delete %s", name, exc_info=True)
+
+
+def _delete_unused_cover(storage, name: str, manager) -> None:
+    """Delete a cover file unless an article still uses it (imported articles may share one)."""
+    if name and not manager.filter(cover_image=name).exists():
+        _delete_file(storage, name)
+
+
 def _remove_empty_dir(folder: str) -> None:
     """Remove a storage folder if the storage has real folders and this one is empty."""
-    with contextlib.suppress(NotImplementedError, OSError):
-        os.rmdir(default_storage.path(folder))
+    try:
+        path = default_storage.path(folder)
+    except NotImplementedError:
+        # An object store (S3) has no folders: a prefix is gone with its last object.
+        return
+    with contextlib.suppress(OSError):
+        os.rmdir(path)
 
 
 def _delete_tree(folder: str) -> None:
@@ -309,7 +337,7 @@ def _delete_tree(folder: str) -> None:
     for child in folders:
         _delete_tree(f"{folder}/{child}")
     for filename in files:
-        default_storage.delete(f"{folder}/{filename}")
+        _delete_file(default_storage, f"{folder}/{filename}")
     _remove_empty_dir(folder)
 
 

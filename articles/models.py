@@ -434,7 +434,7 @@ class Article(models.Model):
         if not saved or saved["slug"] != self.slug:
             ArticleSlug.objects.update_or_create(slug=self.slug, defaults={"article": self})
         if not saved or saved["cover_image"] != (self.cover_image.name or ""):
-            sync_renditions(self)
+            sync_renditions(self, old_cover=saved["cover_image"] if saved else "")
         self._remember_saved_state()
 
     def get_absolute_url(self):

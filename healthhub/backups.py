@@ -3,6 +3,9 @@
 An archive is a gzipped tar holding ``manifest.json``, the database (a SQLite
 file made with the online backup API, or a ``pg_dump`` custom-format dump)
 and ``media/``. A restore goes into an empty database only.
+
+Media in a bucket (see healthhub/media.py) is neither archived nor restored:
+the bucket keeps it, and its own versioning or replication backs it up.
 """
 
 import datetime as dt
@@ -15,6 +18,7 @@ import tempfile
 from pathlib import Path
 
 from django.conf import settings
+from django.core.files.storage import FileSystemStorage, storages
 from django.db import connections
 
 FORMAT_VERSION = 1
@@ -48,6 +52,17 @@ def _pg_args(settings_dict):
     return [*args, "--dbname", settings_dict["NAME"]], env
 
 
+def media_elsewhere() -> str | None:
+    """Return where media lives when it is not in MEDIA_ROOT, such as "s3://bucket/prefix"."""
+    storage = storages["default"]
+    if isinstance(storage, FileSystemStorage):
+        return None
+    bucket = getattr(storage, "bucket_name", None)
+    if not bucket:
+        return f"the {type(storage).__name__} storage"
+    return f"s3://{bucket}/{getattr(storage, 'location', '')}".rstrip("/")
+
+
 def _run(command, env):
     result = subprocess.run(command, env=env, capture_output=True, text=True)
     if result.returncode != 0:
@@ -79,11 +94,14 @@ def backup(directory, *, alias="default", now=None) -> Path:
             args, env = _pg_args(connection.settings_dict)
             # One snapshot, whatever is written meanwhile.
             _run(["pg_dump", "--format=custom", "--no-owner", "--file", str(dump), *args], env)
+        elsewhere = media_elsewhere()
         manifest = {
             "format": FORMAT_VERSION,
             "created": now.isoformat(),
             "engine": engine,
             "database": dump.name,
+            # Where the media was: "archive", or the bucket it stayed in.
+            "media": elsewhere or "archive",
         }
         partial = archive.with_suffix(".partial")
         with tarfile.open(partial, "w:gz") as tar:
@@ -97,7 +115,7 @@ def backup(directory, *, alias="default", now=None) -> Path:
                 tar.addfile(info, buffer)
             tar.add(dump, arcname=dump.name)
             media = Path(settings.MEDIA_ROOT)
-            if media.is_dir():
+            if not elsewhere and media.is_dir():
                 tar.add(media, arcname="media")
         partial.rename(archive)
     return archive
@@ -110,7 +128,10 @@ def _is_empty(alias) -> bool:
 
 
 def restore(archive, *, alias="default") -> dict:
-    """Restore an archive into the empty database ``alias`` and MEDIA_ROOT; return its manifest."""
+    """Restore an archive into the empty database ``alias`` and its media into MEDIA_ROOT.
+
+    Return the manifest. Media is left out when it lives in a bucket.
+    """
     engine = _engine(alias)
     connection = connections[alias]
     if not _is_empty(alias):
@@ -155,7 +176,7 @@ def restore(archive, *, alias="default") -> dict:
                 env,
             )
         media_members = [m for m in tar.getmembers() if m.name.startswith("media/")]
-        if media_members:
+        if media_members and not media_elsewhere():
             tar.extractall(scratch, members=media_members, filter="data")
             _copy_tree(Path(scratch) / "media", Path(settings.MEDIA_ROOT))
     return manifest

@@ -13,6 +13,8 @@ import dj_database_url
 from csp.constants import NONCE, NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 
+from healthhub.media import media_from_env
+
 BASE_DIR = Path(__file__).resolve().parent.parent
 
 
@@ -164,11 +166,15 @@ USE_TZ = True
 STATIC_URL = "/static/"
 STATIC_ROOT = Path(os.environ.get("STATIC_ROOT", BASE_DIR / "var" / "static"))
 STATICFILES_DIRS = [BASE_DIR / "static"]
-MEDIA_URL = "/media/"
+# Uploaded media: MEDIA_ROOT, or an S3 bucket when AWS_STORAGE_BUCKET_NAME is
+# set, so that several app servers share it (healthhub/media.py).
+media_storage = media_from_env(os.environ)
+MEDIA_URL = media_storage.url
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", BASE_DIR / "var" / "media"))
+HEALTHHUB_MEDIA_BUCKET = media_storage.bucket
 
 STORAGES = {
-    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "default": media_storage.storage,
     "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
 }
 
@@ -205,7 +211,8 @@ CONTENT_SECURITY_POLICY = {
         "default-src": [SELF],
         "script-src": [SELF, NONCE],
         "style-src": [SELF],
-        "img-src": [SELF, "data:"],
+        # Media in a bucket comes from the bucket's host, or the CDN's.
+        "img-src": [SELF, "data:", *media_storage.origins],
         "font-src": [SELF],
         "connect-src": [SELF],
         "object-src": [NONE],
@@ -264,6 +271,11 @@ LOGGING = {
 HEALTHHUB_SITE_NAME = os.environ.get("HEALTHHUB_SITE_NAME", "HealthHub")
 HEALTHHUB_PAGE_SIZE = 12
 HEALTHHUB_SERVE_MEDIA = env_bool("DJANGO_SERVE_MEDIA", default=False)
+if HEALTHHUB_SERVE_MEDIA and HEALTHHUB_MEDIA_BUCKET:
+    raise ImproperlyConfigured(
+        "DJANGO_SERVE_MEDIA serves files from MEDIA_ROOT, but media is in the bucket "
+        f"{HEALTHHUB_MEDIA_BUCKET} (AWS_STORAGE_BUCKET_NAME). Unset DJANGO_SERVE_MEDIA."
+    )
 HEALTHHUB_MAX_UPLOAD_MB = int(os.environ.get("HEALTHHUB_MAX_UPLOAD_MB", "10"))
 # Articles under these categories (or their sub-categories) are marked up as
 # MedicalWebPage for search engines.

@@ -2,10 +2,15 @@
 
 import os
 
-os.environ.setdefault("DJANGO_SECRET_KEY", "test-only-secret-key")
+from healthhub.media import BUCKET_VARIABLE, S3_VARIABLES
 
-from healthhub.settings import *  # noqa: F403
-from healthhub.settings import BASE_DIR, DATABASES
+os.environ.setdefault("DJANGO_SECRET_KEY", "test-only-secret-key")
+# Media stays on disk, whatever the shell says: no test writes to a real bucket.
+for name in (BUCKET_VARIABLE, *S3_VARIABLES):
+    os.environ.pop(name, None)
+
+from healthhub.settings import *  # noqa: E402, F403
+from healthhub.settings import BASE_DIR, DATABASES  # noqa: E402
 
 PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
 CACHES = {

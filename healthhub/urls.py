@@ -18,9 +18,9 @@ urlpatterns = [
     path("readyz", health.readyz, name="readyz"),
 ]
 
-# Production puts media behind the proxy; a single-machine site may let
-# Django serve it instead (the quick start does).
-if settings.DEBUG or settings.HEALTHHUB_SERVE_MEDIA:
+# Production puts media behind the proxy, or in a bucket; a single-machine
+# site may let Django serve MEDIA_ROOT instead (the quick start does).
+if (settings.DEBUG or settings.HEALTHHUB_SERVE_MEDIA) and not settings.HEALTHHUB_MEDIA_BUCKET:
     media_prefix = re.escape(settings.MEDIA_URL.lstrip("/"))
     urlpatterns += [
         re_path(rf"^{media_prefix}(?P<path>.*)$", serve, {"document_root": settings.MEDIA_ROOT}),

@@ -16,10 +16,14 @@ from django.core.management import CommandError, call_command
 from django.db import connection
 
 from articles.models import Article
+from tests import test_storage
 from tests.factories import ArticleFactory
 from tests.test_server import subprocess_database_url
 
 pytestmark = pytest.mark.django_db(transaction=True)
+
+# A fake AWS in this process (moto).
+aws = test_storage.aws
 
 BASE_DIR = Path(settings.BASE_DIR)
 
@@ -97,23 +101,27 @@ def count_rows(url, query):
         return db.execute(query).fetchall()
 
 
+def site_env(database_url, media_root, **extra):
+    """Return the environment of a site on ``database_url`` with media in ``media_root``."""
+    return {
+        "DATABASE_URL": database_url,
+        "DJANGO_SECRET_KEY": "x",
+        "MEDIA_ROOT": str(media_root),
+        **extra,
+    }
+
+
+def backup_in_subprocess(directory):
+    """Back up the test database and MEDIA_ROOT as cron would; return the archive's path."""
+    env = site_env(subprocess_database_url(), settings.MEDIA_ROOT)
+    return manage("backup", str(directory), env=env).splitlines()[-1]
+
+
 def test_backup_and_restore_round_trip(content, tmp_path, empty_database):
     """Back up, restore into an empty database elsewhere: the same rows, counts and media."""
-    archive = manage(
-        "backup",
-        str(tmp_path / "backups"),
-        env={
-            "DATABASE_URL": subprocess_database_url(),
-            "DJANGO_SECRET_KEY": "x",
-            "MEDIA_ROOT": str(settings.MEDIA_ROOT),
-        },
-    ).splitlines()[-1]
+    archive = backup_in_subprocess(tmp_path / "backups")
     restored_media = tmp_path / "restored-media"
-    env = {
-        "DATABASE_URL": empty_database,
-        "DJANGO_SECRET_KEY": "x",
-        "MEDIA_ROOT": str(restored_media),
-    }
+    env = site_env(empty_database, restored_media)
 
     output = manage("restore", archive, env=env)
 
@@ -123,3 +131,56 @@ def test_backup_and_restore_round_trip(content, tmp_path, empty_database):
     assert (restored_media / "covers" / "a1b2.jpg").read_bytes() == b"\xff\xd8 not really a jpeg"
     # The schema is complete: nothing left to migrate.
     manage("migrate", "--check", env=env)
+
+
+def test_backup_leaves_media_in_a_bucket_out_and_says_so(content, settings, tmp_path, aws):
+    """With media in a bucket, the archive holds the database only, and the output says why."""
+    aws.create_bucket(Bucket=test_storage.BUCKET)
+    test_storage.use_bucket(settings, AWS_LOCATION="site")
+    out = io.StringIO()
+
+    call_command("backup", str(tmp_path / "backups"), stdout=out)
+
+    *notes, path = out.getvalue().splitlines()
+    assert notes == [
+        f"Media is not in the archive: it lives in s3://{test_storage.BUCKET}/site. "
+        "Back up the bucket itself (versioning or replication)."
+    ]
+    with tarfile.open(path) as tar:
+        names = tar.getnames()
+        manifest = json.load(tar.extractfile("manifest.json"))
+    assert not [name for name in names if name.startswith("media")]
+    assert manifest["media"] == f"s3://{test_storage.BUCKET}/site"
+
+
+def test_restore_leaves_media_to_the_bucket_and_says_so(content, tmp_path, empty_database):
+    """Restoring where media is in a bucket restores the rows, writes no media, and says so."""
+    archive = backup_in_subprocess(tmp_path / "backups")
+    restored_media = tmp_path / "restored-media"
+    env = site_env(empty_database, restored_media, AWS_STORAGE_BUCKET_NAME=test_storage.BUCKET)
+
+    output = manage("restore", archive, env=env)
+
+    assert f"Media was not restored: it lives in s3://{test_storage.BUCKET}," in output
+    rows = count_rows(empty_database, "SELECT slug FROM articles_article ORDER BY slug")
+    assert rows == sorted((a.slug,) for a in content)
+    assert not restored_media.exists()
+
+
+def test_restoring_an_archive_taken_with_a_bucket_says_it_holds_no_media(
+    content, settings, tmp_path, aws, empty_database
+):
+    """An archive whose media stayed in a bucket restores onto disk with a note, not silently."""
+    aws.create_bucket(Bucket=test_storage.BUCKET)
+    test_storage.use_bucket(settings)
+    call_command("backup", str(tmp_path / "backups"), stdout=io.StringIO())
+    (archive,) = (tmp_path / "backups").glob("healthhub-*.tar.gz")
+
+    output = manage(
+        "restore", str(archive), env=site_env(empty_database, tmp_path / "restored-media")
+    )
+
+    assert (
+        f"The archive holds no media: when it was taken, media lived in s3://{test_storage.BUCKET}."
+        in output
+    )

@@ -165,9 +165,9 @@ def test_opaque_png_gets_jpeg_fallbacks():
 
 
 def test_replacing_the_cover_replaces_the_rendition_files(django_capture_on_commit_callbacks):
-    """A new cover gets renditions under a new token, and the old files are deleted on commit."""
+    """A new cover gets renditions under a new token; the old cover and its files go on commit."""
     article = covered_article()
-    old = article.cover_renditions
+    old, old_cover = article.cover_renditions, article.cover_image.name
 
     with django_capture_on_commit_callbacks(execute=True):
         article.cover_image = SimpleUploadedFile("new.png", image_bytes((900, 900), "RGB", "PNG"))
@@ -175,15 +175,16 @@ def test_replacing_the_cover_replaces_the_rendition_files(django_capture_on_comm
 
     new = Article.objects.get(pk=article.pk).cover_renditions
     assert new["source"] == article.cover_image.name != old["source"]
+    assert not default_storage.exists(old_cover)
     assert stored_names(old) == []
     assert stored_names(new) == rendition_names(new)
     assert set(rendition_names(new)).isdisjoint(rendition_names(old))
 
 
 def test_old_renditions_stay_until_the_transaction_commits(django_capture_on_commit_callbacks):
-    """Replaced renditions are deleted only on commit, so a rolled-back save keeps working images."""
+    """The replaced cover and renditions are deleted only on commit, so a rollback keeps them."""
     article = covered_article()
-    old = article.cover_renditions
+    old, old_cover = article.cover_renditions, article.cover_image.name
 
     with django_capture_on_commit_callbacks() as callbacks:
         article.cover_image = SimpleUploadedFile("new.jpg", image_bytes((700, 500)))
@@ -191,13 +192,14 @@ def test_old_renditions_stay_until_the_transaction_commits(django_capture_on_com
 
     deletions = [c for c in callbacks if getattr(c, "func", None) is delete_renditions]
     assert len(deletions) == 1
+    assert default_storage.exists(old_cover)
     assert stored_names(old) == rendition_names(old)
 
 
 def test_removing_the_cover_clears_renditions_and_files(django_capture_on_commit_callbacks):
-    """Clearing the cover empties cover_renditions and deletes the rendition files."""
+    """Clearing the cover empties cover_renditions and deletes the cover and rendition files."""
     article = covered_article()
-    old = article.cover_renditions
+    old, old_cover = article.cover_renditions, article.cover_image.name
 
     with django_capture_on_commit_callbacks(execute=True):
         article.cover_image = None
@@ -206,6 +208,7 @@ def test_removing_the_cover_clears_renditions_and_files(django_capture_on_commit
 
     assert article.cover_renditions == {}
     assert Article.objects.get(pk=article.pk).cover_renditions == {}
+    assert not default_storage.exists(old_cover)
     assert stored_names(old) == []
 
 

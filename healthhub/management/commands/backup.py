@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from healthhub.backups import BackupError, backup
+from healthhub.backups import BackupError, backup, media_elsewhere
 
 
 class Command(BaseCommand):
@@ -15,4 +15,11 @@ class Command(BaseCommand):
             archive = backup(directory, alias=database)
         except BackupError as error:
             raise CommandError(str(error)) from error
+        elsewhere = media_elsewhere()
+        if elsewhere:
+            self.stdout.write(
+                f"Media is not in the archive: it lives in {elsewhere}. "
+                "Back up the bucket itself (versioning or replication)."
+            )
+        # Last, so that scripts can read the archive's path from the last line.
         self.stdout.write(str(archive))

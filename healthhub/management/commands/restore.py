@@ -1,6 +1,6 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from healthhub.backups import BackupError, restore
+from healthhub.backups import BackupError, media_elsewhere, restore
 
 
 class Command(BaseCommand):
@@ -16,3 +16,13 @@ class Command(BaseCommand):
         except BackupError as error:
             raise CommandError(str(error)) from error
         self.stdout.write(f"Restored the {manifest['engine']} backup of {manifest['created']}.")
+        elsewhere = media_elsewhere()
+        if elsewhere:
+            self.stdout.write(
+                f"Media was not restored: it lives in {elsewhere}, "
+                "whose own versioning or replication is its backup."
+            )
+        elif manifest.get("media", "archive") != "archive":
+            self.stdout.write(
+                f"The archive holds no media: when it was taken, media lived in {manifest['media']}."
+            )
