@@ -2,6 +2,7 @@ import datetime as dt
 import time
 
 import pytest
+from django.contrib.contenttypes.models import ContentType
 from django.core.cache import cache
 from django.utils import timezone
 
@@ -35,6 +36,7 @@ def test_related_is_capped_at_four_and_runs_one_query(health, django_assert_num_
     """However many candidates, related articles take one query and return four at most."""
     article = with_tags(ArticleFactory(category=health, tags=["sleep", "stress"]))
     ArticleFactory.create_batch(10, category=health, tags=["sleep", "stress"])
+    ContentType.objects.get_for_model(Article)  # cached for the life of the process
 
     with django_assert_num_queries(1):
         related = selectors.related_articles(article)
@@ -42,6 +44,32 @@ def test_related_is_capped_at_four_and_runs_one_query(health, django_assert_num_
         assert selectors.related_articles(article) == related
     assert len(related) == 4
     assert article not in related
+
+
+def test_related_fills_up_from_the_category_in_the_same_query(health, django_assert_num_queries):
+    """Fewer than four articles sharing a tag are followed by the category's newest."""
+    article = with_tags(ArticleFactory(category=health, tags=["sleep"]))
+    sharing = ArticleFactory(category=CategoryFactory(slug="naps", name="Naps"), tags=["sleep"])
+    older, newer = ArticleFactory(category=health), ArticleFactory(category=health)
+    ContentType.objects.get_for_model(Article)
+
+    with django_assert_num_queries(1):
+        related = selectors.related_articles(article)
+
+    assert related == [sharing, newer, older]
+
+
+def test_related_ranks_only_the_pool_of_best_tag_matches(health, monkeypatch):
+    """Past RELATED_POOL tag matches, those sharing fewer tags, then the oldest, drop out."""
+    monkeypatch.setattr(selectors, "RELATED_POOL", 2)
+    article = with_tags(ArticleFactory(category=health, tags=["sleep", "stress"]))
+    both = ArticleFactory(tags=["sleep", "stress"])
+    older_one, newer_one = ArticleFactory(tags=["sleep"]), ArticleFactory(tags=["stress"])
+
+    related = selectors.related_articles(article)
+
+    assert related == [both, newer_one]
+    assert older_one not in related
 
 
 def test_related_without_tags_falls_back_to_the_category(health):
@@ -52,7 +80,9 @@ def test_related_without_tags_falls_back_to_the_category(health):
     assert selectors.related_articles(article) == [neighbour]
 
 
-def test_most_read_this_week_sums_the_last_seven_days(health, mental_health):
+def test_most_read_this_week_sums_the_last_seven_days(
+    health, mental_health, django_assert_num_queries
+):
     """Most read this week adds up the last 7 days' tallies, optionally within categories."""
     today = timezone.now().date()
     calm = ArticleFactory(category=mental_health, title="Calm")
@@ -66,7 +96,9 @@ def test_most_read_this_week_sums_the_last_seven_days(health, mental_health):
         ]
     )
 
-    overall = selectors.most_read_this_week()
+    # Ids through the covering indexes, then the rows: two queries however many articles.
+    with django_assert_num_queries(2):
+        overall = selectors.most_read_this_week()
     mental = selectors.most_read_this_week(category_ids={mental_health.pk})
 
     assert [(a.title, a.week_views) for a in overall] == [("Calm", 10), ("Busy", 7)]
