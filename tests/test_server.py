@@ -1,5 +1,6 @@
 """Run the production stack (gunicorn, production settings) against the test database."""
 
+import contextlib
 import http.client
 import os
 import re
@@ -13,6 +14,7 @@ from pathlib import Path
 from urllib.parse import quote
 
 import pytest
+import redis
 from django.conf import settings
 from django.db import connection
 
@@ -86,21 +88,34 @@ def article():
     return ArticleFactory(view_count=0)
 
 
-@pytest.fixture
-def gunicorn(article, tmp_path):
-    """Start gunicorn on a free port with production settings; yield the port."""
-    base_dir = Path(settings.BASE_DIR)
-    port = free_port()
-    env = server_env(tmp_path / "static", port)
-    subprocess.run(
-        [sys.executable, "manage.py", "collectstatic", "--noinput"],
-        cwd=base_dir,
+def manage(env, *args):
+    """Run a management command with ``env``, as a process on an app server would."""
+    return subprocess.run(
+        [sys.executable, "manage.py", *args],
+        cwd=settings.BASE_DIR,
         env=env,
         check=True,
         capture_output=True,
+        text=True,
         timeout=120,
     )
-    log_path = tmp_path / "gunicorn.log"
+
+
+@pytest.fixture
+def gunicorn(article, tmp_path):
+    """Start gunicorn on a free port with production settings; yield the port."""
+    port = free_port()
+    env = server_env(tmp_path / "static", port)
+    manage(env, "collectstatic", "--noinput")
+    with running_gunicorn(env, tmp_path / "gunicorn.log"):
+        yield port
+
+
+@contextlib.contextmanager
+def running_gunicorn(env, log_path):
+    """Start gunicorn with ``env``; return once it answers, stop it on exit."""
+    base_dir = Path(settings.BASE_DIR)
+    port = int(env["PORT"])
     with log_path.open("wb") as log:
         process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "healthhub.wsgi", "-c", "gunicorn.conf.py"],
@@ -125,7 +140,7 @@ def gunicorn(article, tmp_path):
             if time.monotonic() > deadline:
                 pytest.fail(f"gunicorn did not answer within 15 s:\n{log_path.read_text()}")
             time.sleep(0.1)
-        yield port
+        yield
     finally:
         stop(process)
 
@@ -181,3 +196,70 @@ def test_hashed_static_files_are_cached_for_a_year(gunicorn):
 
     assert response.status == 200
     assert response.getheader("Cache-Control") == "max-age=315360000, public, immutable"
+
+
+def test_two_app_servers_sharing_redis_show_the_same_page_and_count_every_view(article, tmp_path):
+    """Two nodes on one database and Redis count every view once, show one count, see edits."""
+    redis_url = os.environ.get("HEALTHHUB_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
+    try:
+        redis.Redis.from_url(redis_url).ping()
+    except redis.ConnectionError:
+        pytest.skip(f"no Redis at {redis_url}")
+    prefix = f"healthhub-test-{os.getpid()}-{time.monotonic_ns()}"
+    shared = {
+        "REDIS_URL": redis_url,
+        "HEALTHHUB_CACHE_PREFIX": prefix,
+        "HEALTHHUB_VIEW_BUFFER_PREFIX": f"{prefix}:views:",
+        "HEALTHHUB_VIEW_COUNTER": "buffered",
+        "WEB_CONCURRENCY": "2",
+        "LOG_LEVEL": "WARNING",
+    }
+    nodes = [free_port()]
+    while len(nodes) < 2:
+        nodes = list(dict.fromkeys([*nodes, free_port()]))
+    envs = [server_env(tmp_path / "static", port) | shared for port in nodes]
+    manage(envs[0], "collectstatic", "--noinput")
+    url = article.get_absolute_url()
+    try:
+        with (
+            running_gunicorn(envs[0], tmp_path / "a.log"),
+            running_gunicorn(envs[1], tmp_path / "b.log"),
+        ):
+            with ThreadPoolExecutor(16) as pool:
+                statuses = list(
+                    pool.map(lambda n: request("GET", url, nodes[n % 2])[0], range(200))
+                )
+            shown = [request("GET", url, port, user_agent=GOOGLEBOT)[1] for port in nodes]
+
+            # An editor's save on any node (here, a command run with the nodes' settings).
+            manage(
+                envs[0],
+                "shell",
+                "-c",
+                (
+                    "from articles.models import Article; "
+                    f"a = Article.objects.get(pk={article.pk}); a.title = 'Renamed on node A'; a.save()"
+                ),
+            )
+            deadline, renamed = time.monotonic() + 3, []
+            while len(renamed) < 2 and time.monotonic() < deadline:
+                time.sleep(0.2)
+                renamed = [
+                    port
+                    for port in nodes
+                    if b"Renamed on node A" in request("GET", url, port, user_agent=GOOGLEBOT)[1]
+                ]
+            assert manage(envs[1], "flush_views").stdout.strip() == "Flushed 200 views."
+            after_flush = [request("GET", url, port, user_agent=GOOGLEBOT)[1] for port in nodes]
+    finally:
+        client = redis.Redis.from_url(redis_url)
+        keys = list(client.scan_iter(match=f"*{prefix}*"))
+        if keys:
+            client.delete(*keys)
+
+    assert statuses == [200] * 200
+    assert all(b"200 views<" in body for body in shown)
+    assert renamed == nodes
+    article.refresh_from_db()
+    assert article.view_count == 200
+    assert all(b"200 views<" in body for body in after_flush)
