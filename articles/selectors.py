@@ -163,10 +163,11 @@ def _most_read_query(*, category_ids: set[int] | None, limit: int) -> list[Artic
     articles = Article.objects.published().for_listing()
     if category_ids is not None:
         articles = articles.filter(category_id__in=category_ids)
-    # Ids first, through the covering indexes, then the rows: ranking whole
-    # rows would read every published article's row.
+    # Ids first, starting from the week's tallies and through the covering
+    # indexes, then the rows: ranking whole rows would read every article.
+    viewed = DailyViews.objects.filter(date__gte=since).values("article_id")
     ranked = dict(
-        articles.filter(daily_views__date__gte=since)
+        articles.filter(pk__in=viewed, daily_views__date__gte=since)
         .values_list("pk")
         .annotate(week_views=Sum("daily_views__views"))
         .order_by("-week_views", "-published_at", "-pk")[:limit]
@@ -175,6 +176,18 @@ def _most_read_query(*, category_ids: set[int] | None, limit: int) -> list[Artic
     for pk, views in ranked.items():
         rows[pk].week_views = views
     return [rows[pk] for pk in ranked if pk in rows]
+
+
+def tagged_items(tag_ids: list[int]) -> QuerySet[TaggedItem]:
+    """Return the taggings of articles with any of ``tag_ids``, read through the tag index."""
+    return (
+        TaggedItem.objects.filter(tag_id__in=tag_ids)
+        # "+ 0" keeps SQLite off taggit's index on (content_type, object_id),
+        # which would walk every tagged item; the tag index of migration 0007
+        # covers these queries instead.
+        .alias(kind=F("content_type_id") + 0)
+        .filter(kind=ContentType.objects.get_for_model(Article).pk)
+    )
 
 
 def related_articles(article: Article, *, limit: int = 4) -> list[Article]:
@@ -205,14 +218,7 @@ def _related(article: Article, limit: int) -> list[Article]:
     )
     shared = Value(0)
     if tag_ids:
-        items = (
-            TaggedItem.objects.filter(tag_id__in=tag_ids)
-            # "+ 0" keeps SQLite off taggit's index on (content_type, object_id),
-            # which would walk every tagged item; the tag index of migration
-            # 0007 covers these queries instead.
-            .alias(kind=F("content_type_id") + 0)
-            .filter(kind=ContentType.objects.get_for_model(Article).pk)
-        )
+        items = tagged_items(tag_ids)
         pool = (
             items.exclude(object_id=article.pk)
             .values("object_id")

@@ -159,7 +159,10 @@ class TagView(PublishedArticlesMixin, ListView):
         return super().get(request, *args, **kwargs)
 
     def get_queryset(self):
-        return super().get_queryset().filter(tags=self.tag)
+        # From the tag's taggings: counting the page's articles the other way
+        # round would read every published article.
+        tagged = selectors.tagged_items([self.tag.pk]).values("object_id")
+        return super().get_queryset().filter(pk__in=tagged)
 
     def get_seo(self):
         return {
