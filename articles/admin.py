@@ -17,6 +17,7 @@ from django.utils.html import format_html
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+import articles.admin_people  # noqa: F401  (registers the user admin and sign-in form)
 from articles import charts, selectors, services
 from articles.images import validate_image_upload
 from articles.models import (
@@ -64,7 +65,9 @@ def can_edit_article(user, article) -> bool:
     """Return whether ``user`` may change ``article``: editors any, authors their own drafts."""
     if article is None or user.has_perm("articles.edit_any_article"):
         return True
-    return article.author_id == user.pk and article.status == Article.Status.DRAFT
+    # The stored status: a form that moves a draft to review must not lose
+    # its author the right to see the form again when it is refused.
+    return article.author_id == user.pk and article.saved_status == Article.Status.DRAFT
 
 
 def time_zone_note() -> str:
@@ -158,6 +161,33 @@ class AuthorProfileAdminForm(ImageUploadFormMixin, forms.ModelForm):
         fields = ["user", "credentials", "bio", "photo"]
 
 
+class StatusFilter(admin.SimpleListFilter):
+    """Filter by status, with scheduled articles apart from the live ones."""
+
+    title = _("status")
+    parameter_name = "status"
+    SCHEDULED = "scheduled"
+
+    def lookups(self, request, model_admin):
+        return [
+            (Article.Status.DRAFT, _("Draft")),
+            (Article.Status.IN_REVIEW, _("In review")),
+            (self.SCHEDULED, _("Scheduled")),
+            (Article.Status.PUBLISHED, _("Published (live)")),
+            (Article.Status.ARCHIVED, _("Archived")),
+        ]
+
+    def queryset(self, request, queryset):
+        value = self.value()
+        if value == self.SCHEDULED:
+            return queryset.scheduled()
+        if value == Article.Status.PUBLISHED:
+            return queryset.published()
+        if value in Article.Status.values:
+            return queryset.filter(status=value)
+        return queryset
+
+
 class ReviewFilter(admin.SimpleListFilter):
     title = _("medical review")
     parameter_name = "review"
@@ -173,8 +203,46 @@ class ReviewFilter(admin.SimpleListFilter):
         return queryset
 
 
+class ReferenceForm(forms.ModelForm):
+    """A reference row whose position may be left empty, to come after the others."""
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        position = self.fields["position"]
+        position.required = False
+        position.help_text = _("Order in the list. Left empty, the next number on saving.")
+        if self.instance.pk is None:
+            # A new row would otherwise show the model's default, 0, which
+            # every added row would then keep.
+            position.initial = None
+            self.initial.pop("position", None)
+
+
+class ReferenceFormSet(forms.BaseInlineFormSet):
+    def save(self, commit=True):
+        self.number_unpositioned_rows()
+        return super().save(commit)
+
+    def number_unpositioned_rows(self):
+        """Give rows without a position the numbers after the highest one, in form order."""
+        rows = [
+            form
+            for form in self.forms
+            if (form.instance.pk is not None or form.has_changed())
+            and not self._should_delete_form(form)
+        ]
+        taken = [form.cleaned_data.get("position") for form in rows]
+        following = max((p for p in taken if p is not None), default=0) + 1
+        for form, position in zip(rows, taken, strict=True):
+            if position is None:
+                form.instance.position = following
+                following += 1
+
+
 class ReferenceInline(admin.TabularInline):
     model = Reference
+    form = ReferenceForm
+    formset = ReferenceFormSet
     extra = 0
     formfield_overrides = {models.URLField: {"assume_scheme": "https"}}
     fields = ["position", "title", "publisher", "year", "url", "doi", "pmid"]
@@ -188,6 +256,11 @@ class ReferenceInline(admin.TabularInline):
 
     def has_delete_permission(self, request, obj=None):
         return super().has_delete_permission(request, obj) and can_edit_article(request.user, obj)
+
+
+def counted(count: int) -> int:
+    """Return the message level for an action that changed ``count`` articles."""
+    return messages.SUCCESS if count else messages.WARNING
 
 
 def status_action(status, description, question, done_messages):
@@ -212,13 +285,13 @@ class ArticleAdmin(admin.ModelAdmin):
         "title",
         "category",
         "status_label",
-        "published_at",
+        "publish_date",
         "reading_grade",
         "is_reviewed",
         "view_count",
         "author",
     ]
-    list_filter = ["status", ReviewFilter, "category", "tags"]
+    list_filter = [StatusFilter, ReviewFilter, "category", "tags"]
     list_select_related = ["category", "author"]
     search_fields = ["title", "excerpt", "body"]
     date_hierarchy = "published_at"
@@ -351,6 +424,16 @@ class ArticleAdmin(admin.ModelAdmin):
             return format_html("<strong>{}</strong> {}", _("Scheduled"), when)
         return obj.get_status_display()
 
+    @admin.display(description=_("publish date"), ordering="published_at")
+    def publish_date(self, obj):
+        # The date alone keeps the column narrow; a scheduled time shows in the status.
+        if obj.published_at is None:
+            return self.get_empty_value_display()
+        when = timezone.localtime(obj.published_at)
+        return format_html(
+            '<time datetime="{}">{}</time>', when.isoformat(), date_format(when, "j M Y")
+        )
+
     @admin.display(description=_("reading grade"), ordering="readability_grade")
     def reading_grade(self, obj):
         grade = obj.readability_grade
@@ -409,15 +492,16 @@ class ArticleAdmin(admin.ModelAdmin):
             refused = [a for a in articles if services.publishing_problem(a)]
             articles = [a for a in articles if a not in refused]
         changed = services.set_status(articles, status, user=request.user)
-        self.message_user(request, ngettext(*done_messages, changed) % changed, messages.SUCCESS)
-        if refused:
-            self.message_user(
-                request,
-                _("Not published, a medical reviewer is needed first: %(titles)s")
-                % {"titles": ", ".join(a.title for a in refused)},
-                messages.WARNING,
-            )
+        self.message_user(request, ngettext(*done_messages, changed) % changed, counted(changed))
+        self._warn_refused(
+            request, refused, _("Not published, a medical reviewer is needed first: %(titles)s")
+        )
         return None
+
+    def _warn_refused(self, request, refused, message, **params):
+        if refused:
+            params["titles"] = ", ".join(f"“{article.title}”" for article in refused)
+            self.message_user(request, message % params, messages.WARNING)
 
     publish_now = status_action(
         Article.Status.PUBLISHED,
@@ -446,7 +530,9 @@ class ArticleAdmin(admin.ModelAdmin):
                 request, queryset, "move_to_category", _("Move these articles?"), form
             )
         category = form.cleaned_data["category"]
-        changed = services.move_to_category(queryset, category, user=request.user)
+        changed, refused = services.move_to_category(
+            queryset.select_related("category"), category, user=request.user
+        )
         self.message_user(
             request,
             ngettext(
@@ -455,7 +541,16 @@ class ArticleAdmin(admin.ModelAdmin):
                 changed,
             )
             % {"count": changed, "category": category.name},
-            messages.SUCCESS,
+            counted(changed),
+        )
+        self._warn_refused(
+            request,
+            refused,
+            _(
+                "Not moved: published articles in “%(category)s” need a medical reviewer, "
+                "and these have none: %(titles)s"
+            ),
+            category=category.name,
         )
         return None
 
@@ -552,8 +647,15 @@ class ArticleAdmin(admin.ModelAdmin):
         )
 
 
+# Unchanged lines shown around each change, as in a unified diff.
+DIFF_CONTEXT = 3
+
+
 def revision_diff(revision: ArticleRevision, article: Article) -> list[dict]:
-    """Return, per field, the lines removed and added between a revision and the article now."""
+    """Return, per field, whether it changed between a revision and the article now, and how.
+
+    The lines are (kind, text) pairs as line_diff() returns them.
+    """
     current_tags = ", ".join(sorted(article.tags.names()))
     pairs = [
         (_("Title"), revision.title, article.title),
@@ -565,13 +667,36 @@ def revision_diff(revision: ArticleRevision, article: Article) -> list[dict]:
     ]
     diffs = []
     for label, old, new in pairs:
-        lines = [
-            (line[0], line[2:])
-            for line in difflib.ndiff(old.splitlines(), new.splitlines())
-            if line[:1] in {"-", "+", " "}
-        ]
-        diffs.append({"label": label, "changed": old != new, "lines": lines})
+        lines = line_diff(old, new)
+        diffs.append({"label": label, "changed": bool(lines), "lines": lines})
     return diffs
+
+
+def line_diff(old: str, new: str, *, context: int = DIFF_CONTEXT) -> list[tuple[str, str | int]]:
+    """Return a unified line diff from ``old`` to ``new``, whatever their line endings.
+
+    Each line is ("-", text) when removed, ("+", text) when added, (" ", text)
+    when unchanged near a change, and ("…", count) for a run of unchanged
+    lines left out. Text that did not change gives an empty list.
+    """
+    old_lines, new_lines = services.text_lines(old), services.text_lines(new)
+    matcher = difflib.SequenceMatcher(a=old_lines, b=new_lines, autojunk=False)
+    if all(tag == "equal" for tag, *_range in matcher.get_opcodes()):
+        return []
+    lines, shown_up_to = [], 0
+    for group in matcher.get_grouped_opcodes(context):
+        if group[0][3] > shown_up_to:
+            lines.append(("…", group[0][3] - shown_up_to))
+        for tag, i1, i2, j1, j2 in group:
+            if tag == "equal":
+                lines += [(" ", line) for line in new_lines[j1:j2]]
+            else:
+                lines += [("-", line) for line in old_lines[i1:i2]]
+                lines += [("+", line) for line in new_lines[j1:j2]]
+        shown_up_to = group[-1][4]
+    if len(new_lines) > shown_up_to:
+        lines.append(("…", len(new_lines) - shown_up_to))
+    return lines
 
 
 @admin.register(Reviewer)
@@ -600,6 +725,48 @@ class AuthorProfileAdmin(admin.ModelAdmin):
     list_select_related = ["user"]
     search_fields = ["user__username", "user__first_name", "user__last_name", "credentials"]
     autocomplete_fields = ["user"]
+
+    # Everyone who signs in may keep their own profile up to date; the role's
+    # permissions decide who may see and change the others.
+    def _manages_profiles(self, request):
+        return super().has_view_permission(request)
+
+    def get_queryset(self, request):
+        profiles = super().get_queryset(request)
+        if not self._manages_profiles(request):
+            profiles = profiles.filter(user=request.user)
+        return profiles
+
+    def get_object(self, request, object_id, from_field=None):
+        profile = super().get_object(request, object_id, from_field)
+        if profile is None and not self._manages_profiles(request):
+            raise Http404("No such author profile.")
+        return profile
+
+    def has_view_permission(self, request, obj=None):
+        own = obj is None or obj.user_id == request.user.pk
+        return own or super().has_view_permission(request, obj)
+
+    def has_change_permission(self, request, obj=None):
+        own = obj is None or obj.user_id == request.user.pk
+        return own or super().has_change_permission(request, obj)
+
+    def get_readonly_fields(self, request, obj=None):
+        readonly = list(super().get_readonly_fields(request, obj))
+        if not super().has_change_permission(request):
+            readonly.append("user")
+        return readonly
+
+    def get_urls(self):
+        mine = self.admin_site.admin_view(self.my_profile_view)
+        return [
+            path("mine/", mine, name="articles_authorprofile_mine"),
+            *super().get_urls(),
+        ]
+
+    def my_profile_view(self, request):
+        profile = services.author_profile_for(request.user)
+        return redirect("admin:articles_authorprofile_change", profile.pk)
 
 
 admin.site.site_header = _("HealthHub administration")

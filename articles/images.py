@@ -35,8 +35,9 @@ from django.core.exceptions import ValidationError
 from django.core.files.base import ContentFile
 from django.core.files.storage import default_storage
 from django.db import transaction
-from django.template.defaultfilters import filesizeformat
+from django.utils.formats import number_format
 from django.utils.translation import gettext_lazy as _
+from django.utils.translation import ngettext
 from PIL import Image, ImageOps
 
 logger = logging.getLogger(__name__)
@@ -53,7 +54,9 @@ PNG_OPTIONS = {"optimize": True}
 
 MAX_PIXELS = 40_000_000
 MAX_NAME_LENGTH = 255
+# Megabytes as file managers and phones count them: 1 MB is 1,000,000 bytes.
 DEFAULT_MAX_UPLOAD_MB = 10
+BYTES_PER_MB = 1_000_000
 # Pillow's format names. Cameras and phones write multi-picture JPEGs, which
 # Pillow reports as MPO; browsers show them as plain JPEGs.
 ALLOWED_FORMATS = frozenset({"JPEG", "MPO", "PNG", "WEBP", "GIF"})
@@ -64,6 +67,9 @@ HEAD_MARKERS = (b"<svg", b"<html", b"<script", b"<!doctype", b"<iframe", b"<body
 # are looked for in the rest of the file.
 BODY_MARKERS = (b"<script", b"<!doctype", b"<iframe")
 SNIFF_BYTES = 1024
+NOT_AN_IMAGE = _(
+    "Upload a valid image: JPEG, PNG, WebP or GIF. This file is not an image, or it is damaged."
+)
 
 
 class UnreadableImage(Exception):
@@ -344,6 +350,45 @@ def _delete_tree(folder: str) -> None:
 # Upload validation ---------------------------------------------------------
 
 
+def max_upload_bytes() -> int:
+    """Return the largest image upload accepted, in bytes (HEALTHHUB_MAX_UPLOAD_MB)."""
+    limit_mb = getattr(settings, "HEALTHHUB_MAX_UPLOAD_MB", DEFAULT_MAX_UPLOAD_MB)
+    return int(limit_mb * BYTES_PER_MB)
+
+
+def format_size(size: int, *, round_up: bool = False) -> str:
+    """Return a file size in the decimal units of the limit, such as "850 kB" or "10.4 MB".
+
+    With ``round_up``, a size over a limit never reads as the limit itself.
+    """
+    if size < 1000:
+        return ngettext("%(size)d byte", "%(size)d bytes", size) % {"size": size}
+    # In whole tenths, so that no float rounding moves a size across a limit.
+    for divisor, unit in ((1000, "kB"), (BYTES_PER_MB, "MB")):
+        tenths = -(-size * 10 // divisor) if round_up else (size * 10 + divisor // 2) // divisor
+        if tenths < 10_000:
+            break
+    whole, tenth = divmod(tenths, 10)
+    value = number_format(tenths / 10, decimal_pos=1) if tenth else number_format(whole)
+    return f"{value}\xa0{unit}"
+
+
+def cover_help_text() -> str:
+    """Describe the cover an author should upload, with the current limits and sizes."""
+    return _(
+        "JPEG, PNG, WebP or GIF, up to %(size)s and %(megapixels)d megapixels. "
+        "Best at least %(width)s pixels wide: the article shows it at up to that width. "
+        "Link previews on social media crop it to %(social_width)s × %(social_height)s "
+        "around its centre, so keep the subject in the middle."
+    ) % {
+        "size": format_size(max_upload_bytes()),
+        "megapixels": MAX_PIXELS // 10**6,
+        "width": number_format(RENDITION_WIDTHS[-1], force_grouping=True),
+        "social_width": number_format(SOCIAL_SIZE[0], force_grouping=True),
+        "social_height": SOCIAL_SIZE[1],
+    }
+
+
 def validate_image_upload(uploaded_file) -> None:
     """Raise ValidationError unless the file is a safe JPEG, PNG, WebP or GIF image.
 
@@ -359,6 +404,15 @@ def validate_image_upload(uploaded_file) -> None:
         _validate_image(uploaded_file)
     finally:
         uploaded_file.seek(0)
+
+
+def upload_error(uploaded_file) -> ValidationError:
+    """Return why a file that does not open as an image is refused, naming the accepted formats."""
+    try:
+        validate_image_upload(uploaded_file)
+    except ValidationError as error:
+        return error
+    return ValidationError(NOT_AN_IMAGE, code="invalid_image")
 
 
 def _validate_name(name: str) -> None:
@@ -380,13 +434,15 @@ def _validate_name(name: str) -> None:
 
 
 def _validate_size(uploaded_file) -> None:
-    limit_mb = getattr(settings, "HEALTHHUB_MAX_UPLOAD_MB", DEFAULT_MAX_UPLOAD_MB)
-    limit = int(limit_mb * 1024 * 1024)
+    limit = max_upload_bytes()
     if uploaded_file.size > limit:
         raise ValidationError(
             _("The file is %(size)s; the limit is %(limit)s. Upload a smaller image."),
             code="file_too_large",
-            params={"size": filesizeformat(uploaded_file.size), "limit": filesizeformat(limit)},
+            params={
+                "size": format_size(uploaded_file.size, round_up=True),
+                "limit": format_size(limit),
+            },
         )
 
 
@@ -417,13 +473,7 @@ def _validate_no_markup(uploaded_file) -> None:
 
 
 def _validate_image(uploaded_file) -> None:
-    invalid = ValidationError(
-        _(
-            "Upload a valid image: JPEG, PNG, WebP or GIF. "
-            "This file is not an image, or it is damaged."
-        ),
-        code="invalid_image",
-    )
+    invalid = ValidationError(NOT_AN_IMAGE, code="invalid_image")
     too_large = _(
         "This image is %(width)d by %(height)d pixels (%(megapixels)s megapixels); "
         "the limit is %(limit)d megapixels. Resize it and upload it again."

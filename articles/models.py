@@ -10,6 +10,7 @@ from django.db import models
 from django.db.models import F, Q
 from django.urls import reverse
 from django.utils import timezone
+from django.utils.text import normalize_newlines
 from django.utils.translation import gettext_lazy as _
 from taggit.managers import TaggableManager
 
@@ -76,6 +77,9 @@ def validate_category_slug(value: str) -> None:
 
 
 class Category(models.Model):
+    # Between the names of a category's path in pickers: "Health › Mental Health".
+    PATH_SEPARATOR = " › "
+
     name = models.CharField(_("name"), max_length=100, unique=True)
     slug = models.SlugField(
         _("slug"),
@@ -156,6 +160,33 @@ class Category(models.Model):
                 )
             seen.add(ancestor.pk)
             ancestor = ancestor.parent
+
+    @property
+    def path(self) -> str:
+        """Return the names from the top category down, such as "Health › Mental Health"."""
+        names, node, seen = [], self, set()
+        while node is not None and node.pk not in seen:
+            seen.add(node.pk)
+            names.append(node.name)
+            node = node.parent
+        return self.PATH_SEPARATOR.join(reversed(names))
+
+    @classmethod
+    def paths(cls) -> dict[int, str]:
+        """Return the path of every category by id, from one query."""
+        rows = {
+            pk: (name, parent_id)
+            for pk, name, parent_id in cls.objects.order_by().values_list("pk", "name", "parent_id")
+        }
+        paths = {}
+        for pk in rows:
+            names, node, seen = [], pk, set()
+            while node in rows and node not in seen:
+                seen.add(node)
+                name, node = rows[node]
+                names.append(name)
+            paths[pk] = cls.PATH_SEPARATOR.join(reversed(names))
+        return paths
 
 
 class ArticleQuerySet(models.QuerySet):
@@ -402,6 +433,7 @@ class Article(models.Model):
         now = timezone.now()
         if self.status == self.Status.PUBLISHED and self.published_at is None:
             self.published_at = now
+        self.normalise_line_endings()
         self.render()
         if self.reviewed_by_id and self.last_reviewed is None:
             self.last_reviewed = timezone.localdate()
@@ -458,6 +490,15 @@ class Article(models.Model):
             return True
         raise ArticleVersionConflict(pk_val)
 
+    def normalise_line_endings(self):
+        """End each line of the text authors type with a bare newline, as imported files do."""
+        # Browsers submit textareas with \r\n line endings; stored mixed with
+        # imported text, every line of a revision diff would differ.
+        for name in ("title", "excerpt", "body", "review_note"):
+            value = self.__dict__.get(name)  # a deferred field stays unloaded
+            if isinstance(value, str):
+                setattr(self, name, normalize_newlines(value))
+
     def render(self):
         """Derive the body's HTML, contents, word count and reading grade from its Markdown."""
         rendered = render_body(self.body)
@@ -470,12 +511,19 @@ class Article(models.Model):
     def get_author_url(self):
         return reverse("articles:author", kwargs={"username": self.author.get_username()})
 
+    @property
+    def saved_status(self) -> str:
+        """Return the status as stored, whatever a form has changed since it was loaded."""
+        saved = getattr(self, "_saved_state", None)
+        return saved["status"] if saved and saved["status"] else self.status
+
     def _remember_saved_state(self):
         # Read the instance dict, not the attributes, so deferred fields stay
         # unloaded; a file field holds a plain name until it is first accessed.
         loaded = self.__dict__
         cover = loaded.get("cover_image")
         self._saved_state = {
+            "status": loaded.get("status"),
             "slug": loaded.get("slug"),
             "body": loaded.get("body"),
             "cover_image": getattr(cover, "name", cover) or "",
@@ -491,6 +539,9 @@ class Article(models.Model):
 
     def clean(self):
         super().clean()
+        if self.status == self.Status.PUBLISHED and self.published_at is None:
+            # As save() would; the constraint check that follows needs a date.
+            self.published_at = timezone.now()
         if self.cover_image and not self.cover_alt.strip():
             raise ValidationError(
                 {"cover_alt": _("Describe the cover image for readers who cannot see it.")}
@@ -586,6 +637,12 @@ class ArticleRevision(models.Model):
     )
     tags = models.JSONField(_("tags"), default=list)
     status = models.CharField(_("status"), max_length=20, choices=Article.Status.choices)
+    summary = models.CharField(
+        _("changes"),
+        max_length=300,
+        blank=True,
+        help_text=_("What changed since the revision before, for example “Body: +3/−1 lines”."),
+    )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         verbose_name=_("saved by"),
@@ -625,6 +682,29 @@ class SiteSettings(models.Model):
 
     def __str__(self):
         return str(_("Site settings"))
+
+
+class ContentVersion(models.Model):
+    """The version of published content that keys every cached page; there is one row.
+
+    It lives in the database, not the cache, so that every worker and every
+    process (a command, an import, another app server) sees the same one,
+    with or without a shared cache.
+    """
+
+    version = models.BigIntegerField(_("version"))
+    next_due = models.DateTimeField(
+        _("next scheduled publication"),
+        null=True,
+        help_text=_("When the next scheduled article goes live, which changes the content."),
+    )
+
+    class Meta:
+        verbose_name = _("content version")
+        verbose_name_plural = _("content versions")
+
+    def __str__(self):
+        return str(self.version)
 
 
 class DailyViews(models.Model):

@@ -1,10 +1,13 @@
 """Reads that take more than one queryset call, and the cached fragments."""
 
 import datetime as dt
+import logging
+import threading
 import time
 
 from django.contrib.contenttypes.models import ContentType
 from django.core.cache import cache
+from django.db import DatabaseError, connection
 from django.db.models import (
     Case,
     Count,
@@ -22,11 +25,8 @@ from django.http import HttpRequest
 from django.utils import timezone
 from taggit.models import TaggedItem
 
-from articles.models import Article, Category, DailyViews
+from articles.models import Article, Category, ContentVersion, DailyViews
 
-CONTENT_VERSION_KEY = "healthhub:content-version"
-# (content version, timestamp of the next scheduled publication or None).
-NEXT_DUE_KEY = "healthhub:next-due"
 # Lists that show view counts (most read, related) are rebuilt at least this
 # often, so their figures are never more than a minute old.
 FRAGMENT_TIMEOUT = 60
@@ -35,13 +35,18 @@ FRAGMENT_TIMEOUT = 60
 VERSIONED_TIMEOUT = 24 * 60 * 60
 _REQUEST_CACHE_ATTR = "_healthhub_categories"
 
+logger = logging.getLogger(__name__)
 
-# Each process trusts its last reading of the content version this long, so
-# a cached page costs no cache round trip at all; a change made through
-# another app server shows here within that time. A change made here, and
-# a scheduled article falling due, show at once.
+
+# Each thread trusts its last reading of the content version this long, so a
+# cached page costs at most one small query a second; a change made by
+# another worker, command or app server shows here within that time. A change
+# made here, and a scheduled article falling due, show at once. The reading
+# is per thread: a thread that bumps the version inside a transaction sees
+# the new one at once, while the others keep the committed one.
 VERSION_MEMO_SECONDS = 1.0
-_version_memo: tuple[int | None, float | None, float] = (None, None, 0.0)
+_memo = threading.local()
+_version_unreadable = False
 
 
 def content_version() -> int:
@@ -50,9 +55,9 @@ def content_version() -> int:
     Saving content bumps it (articles/signals.py), and so does the moment a
     scheduled article becomes due, so no cached fragment outlives a change.
     """
-    version, due, read_at = _version_memo
+    version, due, read_at = getattr(_memo, "reading", (None, None, 0.0))
     if version is None or time.monotonic() - read_at > VERSION_MEMO_SECONDS:
-        version, due = _read_content_version()
+        version, due = _read_content_version(version, due)
     if due is not None and due <= timezone.now().timestamp():
         from articles.services import bump_content_version  # services imports this module
 
@@ -60,34 +65,52 @@ def content_version() -> int:
     return version
 
 
-def _read_content_version() -> tuple[int, float | None]:
-    global _version_memo
-    found = cache.get_many([CONTENT_VERSION_KEY, NEXT_DUE_KEY])
-    version = found.get(CONTENT_VERSION_KEY)
-    if version is None:
-        version = int(time.time())
-        if not cache.add(CONTENT_VERSION_KEY, version, timeout=None):
-            version = cache.get(CONTENT_VERSION_KEY, version)
-    due_version, due = found.get(NEXT_DUE_KEY, (None, None))
-    if due_version != version:
-        return version, remember_next_due(version)
-    _version_memo = (version, due, time.monotonic())
-    return version, due
+def forget_content_version() -> None:
+    """Make this thread's next content_version() read the database."""
+    _memo.reading = (None, None, 0.0)
 
 
-def remember_next_due(version: int) -> float | None:
-    """Store when the next scheduled article becomes public, for this content version."""
-    global _version_memo
-    upcoming = (
+def remember_content_version(version: int, due: dt.datetime | float | None) -> None:
+    """Trust ``version`` in this thread for the next VERSION_MEMO_SECONDS."""
+    if isinstance(due, dt.datetime):
+        due = due.timestamp()
+    _memo.reading = (version, due, time.monotonic())
+
+
+def _read_content_version(known: int | None, known_due: float | None):
+    global _version_unreadable
+    try:
+        row = ContentVersion.objects.filter(pk=1).values_list("version", "next_due").first()
+    except DatabaseError:
+        # With the database gone, pages already cached stay current: keep
+        # serving them under the last version read, and say so once.
+        if known is None or connection.in_atomic_block:
+            raise
+        if not _version_unreadable:
+            logger.warning("Cannot read the content version; keeping version %s", known)
+            _version_unreadable = True
+        remember_content_version(known, known_due)
+        return known, known_due
+    if _version_unreadable:
+        logger.warning("The content version can be read again")
+        _version_unreadable = False
+    if row is None:  # a new database
+        from articles.services import bump_content_version  # services imports this module
+
+        bump_content_version()
+    else:
+        remember_content_version(*row)
+    return _memo.reading[:2]
+
+
+def next_publication() -> dt.datetime | None:
+    """Return when the next scheduled article becomes public, if one is scheduled."""
+    return (
         Article.objects.filter(status=Article.Status.PUBLISHED, published_at__gt=timezone.now())
         .order_by("published_at")
         .values_list("published_at", flat=True)
         .first()
     )
-    due = upcoming.timestamp() if upcoming else None
-    cache.set(NEXT_DUE_KEY, (version, due), timeout=None)
-    _version_memo = (version, due, time.monotonic())
-    return due
 
 
 def cached_fragment(name: str, build, *, timeout: int | None = FRAGMENT_TIMEOUT):

@@ -1,9 +1,10 @@
 """Writes: counting views, the editorial workflow, importing and exporting articles."""
 
 import datetime as dt
+import difflib
 import functools
 import re
-import time
+import secrets
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -13,7 +14,8 @@ import redis
 import yaml
 from django.conf import settings
 from django.contrib.auth import get_user_model
-from django.core.cache import cache
+from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_slug
 from django.db import IntegrityError, connection, transaction
@@ -21,18 +23,22 @@ from django.db.models import F
 from django.http import HttpRequest
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
-from django.utils.text import slugify
+from django.utils.text import Truncator, normalize_newlines, slugify
+from django.utils.translation import gettext
 
 from articles.models import (
     Article,
     ArticleRevision,
     ArticleSlug,
+    AuthorProfile,
     Category,
+    ContentVersion,
     Reference,
     Reviewer,
     ViewFlush,
 )
-from articles.selectors import CONTENT_VERSION_KEY, remember_next_due
+from articles.roles import AUTHORS, EDITORS
+from articles.selectors import next_publication, remember_content_version
 
 # Crawlers, link unfurlers and previewers announce themselves; counting them
 # would inflate the public figure.
@@ -290,22 +296,17 @@ def bulk_create_articles(articles: list[Article], *, batch_size: int = 500) -> l
 def bump_content_version() -> int:
     """Invalidate every cached fragment that depends on published content.
 
-    Inside a transaction the version moves again at commit: a page rendered
-    between the first bump and the commit still saw the old rows, and must
-    not stay cached under the new version. Return the new version.
+    The version is a fresh random number, so a version rolled back with its
+    transaction is never current again. Inside a transaction, other threads
+    and processes see the new version only once it commits, together with
+    the rows that changed. Return the new version.
     """
-    version = _next_content_version()
-    transaction.on_commit(_next_content_version)
-    return version
-
-
-def _next_content_version() -> int:
-    try:
-        version = cache.incr(CONTENT_VERSION_KEY)
-    except ValueError:
-        version = int(time.time())
-        cache.set(CONTENT_VERSION_KEY, version, timeout=None)
-    remember_next_due(version)
+    version = secrets.randbits(62)
+    due = next_publication()
+    if not ContentVersion.objects.filter(pk=1).update(version=version, next_due=due):
+        ContentVersion.objects.get_or_create(pk=1, defaults={"version": version, "next_due": due})
+        version, due = ContentVersion.objects.values_list("version", "next_due").get(pk=1)
+    remember_content_version(version, due)
     return version
 
 
@@ -334,8 +335,8 @@ def publishing_problem(article: Article) -> str | None:
 
 
 def record_revision(article: Article, *, user=None) -> ArticleRevision:
-    """Store a snapshot of ``article`` as it is now saved, tags included."""
-    return ArticleRevision.objects.create(
+    """Store a snapshot of ``article`` as it is now saved, with what changed since the last one."""
+    revision = ArticleRevision(
         article=article,
         title=article.title,
         excerpt=article.excerpt,
@@ -345,6 +346,62 @@ def record_revision(article: Article, *, user=None) -> ArticleRevision:
         status=article.status,
         created_by=user if user is not None and user.is_authenticated else None,
     )
+    previous = article.revisions.select_related("category").first()
+    summary = summarise_changes(previous, revision)
+    revision.summary = Truncator(summary).chars(
+        ArticleRevision._meta.get_field("summary").max_length
+    )
+    revision.save()
+    return revision
+
+
+def summarise_changes(previous: ArticleRevision | None, revision: ArticleRevision) -> str:
+    """Return one line saying what changed from ``previous`` to ``revision``."""
+    if previous is None:
+        # An article older than its first revision was not created by this save.
+        return gettext("Created") if revision.article.version == 1 else gettext("First revision")
+    changes = []
+    if previous.status != revision.status:
+        changes.append(
+            gettext("Status: %(old)s → %(new)s")
+            % {"old": previous.get_status_display(), "new": revision.get_status_display()}
+        )
+    if previous.category_id != revision.category_id:
+        changes.append(
+            gettext("Category: %(old)s → %(new)s")
+            % {"old": previous.category or "–", "new": revision.category or "–"}
+        )
+    if text_lines(previous.title) != text_lines(revision.title):
+        changes.append(gettext("Title edited"))
+    old_tags, new_tags = set(previous.tags), set(revision.tags)
+    if old_tags != new_tags:
+        signed = [f"+{tag}" for tag in sorted(new_tags - old_tags)]
+        signed += [f"−{tag}" for tag in sorted(old_tags - new_tags)]
+        changes.append(gettext("Tags: %(tags)s") % {"tags": " ".join(signed)})
+    if text_lines(previous.excerpt) != text_lines(revision.excerpt):
+        changes.append(gettext("Excerpt edited"))
+    added, removed = count_changed_lines(previous.body, revision.body)
+    if added or removed:
+        changes.append(
+            gettext("Body: +%(added)d/−%(removed)d lines") % {"added": added, "removed": removed}
+        )
+    return " · ".join(changes) or gettext("No changes")
+
+
+def text_lines(text: str) -> list[str]:
+    """Split ``text`` into lines, whichever line endings it was stored with."""
+    return normalize_newlines(text).splitlines()
+
+
+def count_changed_lines(old: str, new: str) -> tuple[int, int]:
+    """Return how many lines going from ``old`` to ``new`` adds and removes."""
+    matcher = difflib.SequenceMatcher(a=text_lines(old), b=text_lines(new), autojunk=False)
+    added = removed = 0
+    for tag, i1, i2, j1, j2 in matcher.get_opcodes():
+        if tag != "equal":
+            removed += i2 - i1
+            added += j2 - j1
+    return added, removed
 
 
 @transaction.atomic
@@ -387,17 +444,64 @@ def set_status(articles, status: str, *, user=None) -> int:
 
 
 @transaction.atomic
-def move_to_category(articles, category: Category, *, user=None) -> int:
-    """Move each article to ``category``; return how many moved."""
-    changed = 0
+def move_to_category(articles, category: Category, *, user=None) -> tuple[int, list[Article]]:
+    """Move each article to ``category``; return how many moved and the ones refused.
+
+    A published article is refused when ``category`` requires a medical
+    review it does not have, as publishing it there would be.
+    """
+    changed, refused = 0, []
     for article in articles:
         if article.category_id == category.pk:
             continue
         article.category = category
+        if article.status == Article.Status.PUBLISHED and publishing_problem(article):
+            refused.append(article)
+            continue
         article.save()
         record_revision(article, user=user)
         changed += 1
-    return changed
+    return changed, refused
+
+
+# People --------------------------------------------------------------------
+
+STAFF_ROLES = (AUTHORS, EDITORS)
+
+
+@transaction.atomic
+def add_staff_member(
+    *,
+    username: str,
+    password: str,
+    role: str,
+    first_name: str = "",
+    last_name: str = "",
+    email: str = "",
+):
+    """Create a user who can sign in to the admin, in ``role``'s group, with an author profile."""
+    if role not in STAFF_ROLES:
+        raise ValueError(f"Unknown role {role!r}; expected one of {', '.join(STAFF_ROLES)}.")
+    # Looked up first, so a missing group leaves no half-made user behind.
+    group = Group.objects.get(name=role)
+    user = get_user_model()(
+        username=username,
+        first_name=first_name,
+        last_name=last_name,
+        email=email,
+        is_staff=True,
+    )
+    user.set_password(password)
+    user.save()
+    user.groups.add(group)
+    AuthorProfile.objects.create(user=user)
+    return user
+
+
+def author_profile_for(user) -> AuthorProfile:
+    """Return ``user``'s author profile, creating an empty one if they have none."""
+    profile, _created = AuthorProfile.objects.get_or_create(user=user)
+    return profile
 
 
 # Import ------------------------------------------------------------------
@@ -445,11 +549,14 @@ class ImportResult:
     action: str  # "created", "updated" or "skipped"
 
 
-def import_article_file(path: Path, *, update_existing: bool = True) -> ImportResult:
+def import_article_file(
+    path: Path, *, update_existing: bool = True, default_author: AbstractBaseUser | None = None
+) -> ImportResult:
     """Create or update one article from a Markdown file with YAML front matter.
 
     The file is imported whole or not at all. An article with the same slug
-    is updated, or left alone when ``update_existing`` is false.
+    is updated, or left alone when ``update_existing`` is false. A file
+    without an author is credited to ``default_author``, if given.
     """
     try:
         post = frontmatter.loads(Path(path).read_text(encoding="utf-8"))
@@ -462,11 +569,25 @@ def import_article_file(path: Path, *, update_existing: bool = True) -> ImportRe
     except ValueError as error:
         # PyYAML raises a bare ValueError for an unquoted impossible date (2026-02-30).
         raise ArticleImportError("front matter", f"invalid value: {error}") from error
-    return import_article(post.metadata, post.content, update_existing=update_existing)
+    return import_article(
+        post.metadata,
+        post.content,
+        update_existing=update_existing,
+        default_author=default_author,
+    )
 
 
-def import_article(metadata: dict, body: str, *, update_existing: bool = True) -> ImportResult:
-    """Create or update one article from front matter and a Markdown body."""
+def import_article(
+    metadata: dict,
+    body: str,
+    *,
+    update_existing: bool = True,
+    default_author: AbstractBaseUser | None = None,
+) -> ImportResult:
+    """Create or update one article from front matter and a Markdown body.
+
+    Without an ``author`` key the article is credited to ``default_author``.
+    """
     if not isinstance(metadata, dict) or not metadata:
         raise ArticleImportError("front matter", "missing; the file must start with a --- block")
     unknown = sorted(set(map(str, metadata)) - FRONT_MATTER_FIELDS)
@@ -498,7 +619,7 @@ def import_article(metadata: dict, body: str, *, update_existing: bool = True) -
         article.status = _text(metadata, "status") or Article.Status.PUBLISHED
         article.published_at = _datetime(metadata, "published")
         article.category = _category(metadata)
-        article.author = _author(metadata)
+        article.author = _author(metadata, default=default_author)
         article.review_note = _text(metadata, "review_note")
         article.reviewed_by = _reviewer(metadata)
         article.last_reviewed = _date(metadata, "last_reviewed")
@@ -511,6 +632,8 @@ def import_article(metadata: dict, body: str, *, update_existing: bool = True) -
             article.view_count = views or 0
         tags = _tags(metadata)
 
+        if article.status == Article.Status.PUBLISHED and (problem := publishing_problem(article)):
+            raise ArticleImportError("reviewer", problem)
         try:
             article.full_clean(exclude=["category", "author"])
         except ValidationError as error:
@@ -679,11 +802,15 @@ def _category(metadata: dict) -> Category:
     return category
 
 
-def _author(metadata: dict):
+def _author(metadata: dict, *, default: AbstractBaseUser | None = None):
     user_model = get_user_model()
     username = _text(metadata, "author")
+    if not username and default is not None:
+        return default
     if not username:
-        raise ArticleImportError("author", "required: the username of the article's author")
+        raise ArticleImportError(
+            "author", "required: the username of the article's author (or import with --author)"
+        )
     try:
         # The field's validators check the length as well, which PostgreSQL would
         # otherwise enforce with an error and SQLite would silently ignore.

@@ -3,6 +3,7 @@
 from django.contrib.auth import get_user_model
 from django.contrib.sitemaps import Sitemap
 from django.db.models import Exists, Max, OuterRef
+from django.db.models.functions import Greatest
 from django.urls import reverse
 from taggit.models import Tag
 
@@ -19,7 +20,7 @@ class ArticleSitemap(Sitemap):
         return (
             Article.objects.published()
             .select_related("category")
-            .only("slug", "updated_at", "category__slug")
+            .only("slug", "updated_at", "published_at", "category__slug")
             .order_by("pk")
         )
 
@@ -33,12 +34,14 @@ class ArticleSitemap(Sitemap):
         )
 
     def lastmod(self, item):
-        return item.updated_at
+        # A scheduled article changes the page when it goes live, after its last save.
+        return max(item.updated_at, item.published_at)
 
     def get_latest_lastmod(self):
         # The default loads every article to find the newest date; the index
-        # only needs the maximum.
-        return Article.objects.published().aggregate(latest=Max("updated_at"))["latest"]
+        # only needs the maximum, read from article_lastmod_idx.
+        latest = Greatest("updated_at", "published_at")
+        return Article.objects.published().aggregate(latest=Max(latest))["latest"]
 
 
 class CategorySitemap(Sitemap):

@@ -86,8 +86,6 @@ def article(request, article, lineage) -> dict:
         "description": article.excerpt,
         "url": _absolute(request, article.get_absolute_url()),
         "mainEntityOfPage": _absolute(request, article.get_absolute_url()),
-        "datePublished": article.published_at.isoformat(),
-        "dateModified": (article.content_updated_at or article.published_at).isoformat(),
         "author": person(request, article.author, with_context=False),
         "publisher": organization(request, with_context=False),
         "articleSection": article.category.name,
@@ -95,6 +93,12 @@ def article(request, article, lineage) -> dict:
         "wordCount": article.word_count,
         "inLanguage": "en",
     }
+    # A draft seen in preview has no publish date yet.
+    if article.published_at is not None:
+        data["datePublished"] = article.published_at.isoformat()
+    modified = article.content_updated_at or article.published_at
+    if modified is not None:
+        data["dateModified"] = modified.isoformat()
     if article.reviewed_by is not None:
         data["reviewedBy"] = reviewer(request, article.reviewed_by, with_context=False)
     if article.last_reviewed is not None:

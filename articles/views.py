@@ -5,6 +5,7 @@ from django.db.models import Exists, OuterRef, Subquery
 from django.http import Http404, HttpResponse, HttpResponseGone
 from django.shortcuts import get_object_or_404, redirect
 from django.template.loader import render_to_string
+from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
 from django.views.generic import DetailView, ListView, TemplateView
 from taggit.models import Tag
@@ -376,6 +377,9 @@ class ArticleView(SeoMixin, DetailView):
             category=self.object.category,
             related=selectors.related_articles(self.object),
             preview=self.preview,
+            preview_scheduled=self.preview
+            and self.object.status == Article.Status.PUBLISHED
+            and self.object.published_at > timezone.now(),
             references=self.object.references.all() if self.object.has_references else [],
             crisis_resources=next(
                 (c.crisis_resources for c in reversed(self.lineage) if c.crisis_resources), ""

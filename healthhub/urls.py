@@ -10,10 +10,14 @@ from django.views.static import serve
 from articles import feeds
 from articles.caching import content_versioned
 from articles.sitemaps import SITEMAPS
-from healthhub import health
+from healthhub import health, views
+
+handler403 = views.permission_denied
+handler404 = views.page_not_found
 
 urlpatterns = [
     path(settings.ADMIN_URL, admin.site.urls),
+    path("favicon.ico", views.favicon, name="favicon"),
     path("healthz", health.healthz, name="healthz"),
     path("readyz", health.readyz, name="readyz"),
 ]

@@ -11,3 +11,16 @@ def health(db):
 @pytest.fixture
 def mental_health(health):
     return CategoryFactory(name="Mental Health", slug="mental-health", parent=health, position=2)
+
+
+@pytest.fixture(autouse=True)
+def content_version_per_test(monkeypatch):
+    """Read the content version afresh in each test, then only when content changes.
+
+    Outside the tests a process rereads it every second; here a reread mid-test
+    would make query counts depend on timing.
+    """
+    from articles import selectors
+
+    selectors.forget_content_version()
+    monkeypatch.setattr(selectors, "VERSION_MEMO_SECONDS", 3600.0)

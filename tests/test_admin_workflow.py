@@ -12,7 +12,7 @@ from articles.admin import ArticleAdminForm
 from articles.models import Article, ArticleRevision, DailyViews
 from articles.services import record_revision
 from tests.factories import ArticleFactory, CategoryFactory, ReviewerFactory, StaffFactory
-from tests.test_admin import change_url, edit
+from tests.test_admin import change_url, edit, open_form, submit
 
 pytestmark = pytest.mark.django_db
 
@@ -45,12 +45,13 @@ def test_second_of_two_concurrent_saves_is_refused_and_keeps_its_text(
 ):
     """Two editors open the same article; the second save is refused, nothing is overwritten."""
     article = ArticleFactory(category=health, author=editor)
+    url = change_url(article)
     # Both open the form at the same version.
-    assert editor_client.get(change_url(article)).status_code == 200
-    assert second_editor_client.get(change_url(article)).status_code == 200
+    first_form = open_form(editor_client, url)
+    second_form = open_form(second_editor_client, url)
 
-    first = edit(editor_client, article, body="First editor's text.")
-    second = edit(second_editor_client, article, body="Second editor's careful rewrite.")
+    first = submit(editor_client, url, first_form, body="First editor's text.")
+    second = submit(second_editor_client, url, second_form, body="Second editor's careful rewrite.")
 
     assert first.status_code == 302
     assert second.status_code == 200
@@ -66,11 +67,11 @@ def test_second_of_two_concurrent_saves_is_refused_and_keeps_its_text(
 def test_saving_never_resets_views_counted_while_the_form_was_open(editor_client, editor, health):
     """Views recorded between opening and saving the form are kept."""
     article = ArticleFactory(category=health, author=editor)
-    editor_client.get(change_url(article))
+    form = open_form(editor_client, change_url(article))
     Article.objects.filter(pk=article.pk).update(view_count=41)
     Article.objects.filter(pk=article.pk).update(view_count=42)
 
-    assert edit(editor_client, article, title="Retitled").status_code == 302
+    assert submit(editor_client, change_url(article), form, title="Retitled").status_code == 302
     article.refresh_from_db()
     assert (article.title, article.view_count) == ("Retitled", 42)
 
@@ -282,6 +283,7 @@ def test_a_save_the_form_check_missed_is_still_refused_by_the_update(
 ):
     """If the form's check misses a newer save, the UPDATE refuses and the form comes back."""
     article = ArticleFactory(category=health, author=editor, title="Original")
+    form = open_form(editor_client, change_url(article))
     other = Article.objects.get(pk=article.pk)
     other.title = "Saved by someone else"
     other.save()
@@ -294,7 +296,7 @@ def test_a_save_the_form_check_missed_is_still_refused_by_the_update(
             real_check(form, expected)
 
     monkeypatch.setattr(ArticleAdminForm, "_check_version", miss_the_first_time)
-    response = edit(editor_client, article, title="Mine")
+    response = submit(editor_client, change_url(article), form, title="Mine")
 
     assert len(calls) == 2
     assert response.status_code == 200

@@ -130,10 +130,35 @@ def test_editor_previews_a_draft_with_banner_noindex_and_no_cache(client, draft)
     response = client.get(draft.get_absolute_url())
     html = response.content.decode()
     assert response.status_code == 200
-    assert "<strong>Draft preview</strong>" in html
+    assert "<strong>Preview</strong> · Draft. Readers cannot see this page yet." in html
     assert '<meta name="robots" content="noindex">' in html
     assert "no-cache" in response["Cache-Control"]
     assert "no-store" in response["Cache-Control"]
+
+
+def test_author_previews_a_new_draft_that_has_no_publish_date(client, health):
+    """A draft never published, so without a date, previews with "Not published yet"."""
+    author = StaffFactory(username="amelia", role="Authors")
+    draft = ArticleFactory(category=health, author=author, status="draft", published_at=None)
+    client.force_login(author)
+    response = client.get(draft.get_absolute_url())
+    assert response.status_code == 200
+    assert "Not published yet" in response.content.decode()
+    pages = [b for b in json_ld(response.content.decode()) if "headline" in b]
+    assert pages
+    assert "datePublished" not in pages[0]
+
+
+def test_preview_of_a_scheduled_article_says_when_it_goes_live(client, health, settings):
+    """The banner of a scheduled article names it scheduled, with its date and time, once."""
+    settings.TIME_ZONE = "UTC"
+    when = timezone.now().replace(microsecond=0) + dt.timedelta(days=2)
+    scheduled = ArticleFactory(category=health, published_at=when)
+    client.force_login(StaffFactory(username="edith", role="Editors"))
+    html = client.get(scheduled.get_absolute_url()).content.decode()
+    banner = f"Scheduled for {when:%B} {when.day}, {when:%Y} at {when:%H:%M} (UTC)."
+    assert f"<strong>Preview</strong> · {banner} Readers cannot see this page yet." in html
+    assert "Published" not in html.split("preview-banner", 1)[1].split("</p>", 1)[0]
 
 
 def test_preview_never_counts_a_view(client, draft):

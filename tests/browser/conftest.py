@@ -97,3 +97,66 @@ def screenshot_dir():
     """Return the folder for screenshots (artifacts/ is git-ignored)."""
     SCREENSHOT_DIR.mkdir(parents=True, exist_ok=True)
     return SCREENSHOT_DIR
+
+
+# The admin through gunicorn (tests/browser/admin_server.py) ---------------
+# Imported inside the fixtures, so that without Playwright the tests still
+# collect and skip with the browser fixture's reason.
+
+
+@pytest.fixture(scope="session")
+def collected_static(tmp_path_factory):
+    """Collect the static files once for every gunicorn the admin tests start."""
+    from tests.browser.admin_server import collect_static
+
+    static_root = tmp_path_factory.mktemp("static")
+    collect_static(static_root)
+    return static_root
+
+
+@pytest.fixture
+def admin_site(browser, transactional_db, collected_static, tmp_path):
+    """Commit the demo content and staff users; serve them through two gunicorn workers."""
+    from tests.browser.admin_server import seed_site, serving_admin
+
+    with serving_admin(collected_static, tmp_path, seed_site()) as site:
+        yield site
+
+
+@pytest.fixture
+def open_context(browser, admin_site):
+    """Return a function that opens a page in a fresh browser context, signed in if given a user."""
+    from tests.browser.admin_server import PASSWORD, sign_in
+
+    contexts = []
+
+    def open_context(user=None, *, password=PASSWORD):
+        context = browser.new_context(
+            base_url=admin_site.url,
+            viewport={"width": 1280, "height": 900},
+            reduced_motion="reduce",
+        )
+        context.set_default_timeout(TIMEOUT_MS)
+        contexts.append(context)
+        page = context.new_page()
+        if user is not None:
+            sign_in(page, user.username, password)
+        return page
+
+    yield open_context
+    for context in contexts:
+        context.close()
+
+
+@pytest.fixture(scope="session")
+def shot(screenshot_dir):
+    """Return a function that saves a full-page screenshot under screenshots/admin/."""
+    folder = screenshot_dir / "admin"
+    folder.mkdir(exist_ok=True)
+
+    def shot(page, name):
+        path = folder / f"{name}.png"
+        page.screenshot(path=path, full_page=True)
+        return path
+
+    return shot

@@ -1,5 +1,6 @@
 from pathlib import Path
 
+from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
 from articles.services import ArticleImportError, import_article_file
@@ -23,6 +24,15 @@ def markdown_files(paths: list[str]) -> list[Path]:
     return list(unique.values())
 
 
+def existing_user(username: str):
+    """Return the user with ``username``; stop the command if there is none."""
+    user_model = get_user_model()
+    user = user_model._default_manager.filter(**{user_model.USERNAME_FIELD: username}).first()
+    if user is None:
+        raise CommandError(f"--author {username}: no user with that username; nothing imported.")
+    return user
+
+
 class Command(BaseCommand):
     help = (
         "Import Markdown files with YAML front matter as articles (folders are read recursively)."
@@ -30,8 +40,14 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("paths", nargs="+", metavar="PATH", help="Markdown files or folders.")
+        parser.add_argument(
+            "--author",
+            metavar="USERNAME",
+            help="Credit files without an author: key to this existing user.",
+        )
 
-    def handle(self, *args, paths, **options):
+    def handle(self, *args, paths, author=None, **options):
+        default_author = existing_user(author) if author is not None else None
         files = markdown_files(paths)
         if not files:
             raise CommandError("No .md files found.")
@@ -39,7 +55,7 @@ class Command(BaseCommand):
         for number, path in enumerate(files, start=1):
             prefix = f"[{number}/{len(files)}] {path}"
             try:
-                result = import_article_file(path)
+                result = import_article_file(path, default_author=default_author)
             except ArticleImportError as error:
                 counts["failed"] += 1
                 self.stderr.write(
