@@ -1,25 +1,36 @@
 import difflib
+from collections import Counter
 
 from django import forms
 from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
+from django.contrib.admin.views.autocomplete import AutocompleteJsonView
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.uploadedfile import UploadedFile
 from django.db import models
-from django.http import Http404
+from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
 from django.urls import path, reverse
 from django.utils import timezone
 from django.utils.formats import date_format
-from django.utils.html import format_html
+from django.utils.functional import cached_property
+from django.utils.html import format_html, format_html_join
+from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 import articles.admin_people  # noqa: F401  (registers the user admin and sign-in form)
-from articles import charts, selectors, services
-from articles.images import validate_image_upload
+from articles import charts, readability, selectors, services
+from articles.forms import (
+    CategoryAutocompleteSelect,
+    CategoryChoiceField,
+    CheckedImageField,
+    TagSuggestionsWidget,
+    check_length_on_save,
+)
+from articles.images import cover_help_text, validate_image_upload
 from articles.models import (
     Article,
     ArticleRevision,
@@ -31,10 +42,44 @@ from articles.models import (
     SiteSettings,
 )
 from articles.readability import TARGET_GRADE
+from articles.rendering import render_body
+
+
+class CategoryAutocompleteJsonView(AutocompleteJsonView):
+    """Answer the category autocomplete with each category's whole path as its label."""
+
+    def process_request(self, request):
+        term, model_admin, source_field, to_field_name = super().process_request(request)
+        if model_admin.model is not Category:
+            raise PermissionDenied
+        return term, model_admin, source_field, to_field_name
+
+    @cached_property
+    def paths(self) -> dict[int, str]:
+        return Category.paths()
+
+    def serialize_result(self, obj, to_field_name):
+        return {**super().serialize_result(obj, to_field_name), "text": self.paths[obj.pk]}
+
+
+class CategoryPickerMixin:
+    """Show categories by their whole path in a ModelAdmin's category pickers."""
+
+    def formfield_for_foreignkey(self, db_field, request, **kwargs):
+        if db_field.related_model is Category:
+            kwargs.setdefault("form_class", CategoryChoiceField)
+            if db_field.name in self.get_autocomplete_fields(request):
+                kwargs.setdefault(
+                    "widget",
+                    CategoryAutocompleteSelect(
+                        db_field, self.admin_site, using=kwargs.get("using")
+                    ),
+                )
+        return super().formfield_for_foreignkey(db_field, request, **kwargs)
 
 
 @admin.register(Category)
-class CategoryAdmin(admin.ModelAdmin):
+class CategoryAdmin(CategoryPickerMixin, admin.ModelAdmin):
     list_display = ["name", "slug", "parent", "position", "requires_review"]
     list_editable = ["position"]
     list_select_related = ["parent"]
@@ -42,6 +87,17 @@ class CategoryAdmin(admin.ModelAdmin):
     prepopulated_fields = {"slug": ["name"]}
     search_fields = ["name", "slug"]
     autocomplete_fields = ["parent"]
+
+    def get_urls(self):
+        autocomplete = CategoryAutocompleteJsonView.as_view(admin_site=self.admin_site)
+        return [
+            path(
+                "autocomplete/",
+                self.admin_site.admin_view(autocomplete),
+                name="articles_category_autocomplete",
+            ),
+            *super().get_urls(),
+        ]
 
 
 class ImageUploadFormMixin:
@@ -152,6 +208,66 @@ class ArticleAdminForm(ImageUploadFormMixin, forms.ModelForm):
                 code="version_conflict",
             )
 
+    def clean_slug(self):
+        slug = self.cleaned_data["slug"]
+        taken = (
+            Article.objects.filter(slug=slug)
+            .exclude(pk=self.instance.pk)
+            .only("title", "author", "status", "published_at")
+            .first()
+        )
+        if taken is None:
+            return slug
+        params = {"title": taken.title, "free": selectors.free_article_slug(slug)}
+        message = _("This address is taken by “%(title)s”. Try “%(free)s”.")
+        user = self.current_user
+        if not (
+            (user and (user.has_perm("articles.edit_any_article") or taken.author_id == user.pk))
+            or Article.objects.published().filter(pk=taken.pk).exists()
+        ):
+            # An author may not see other authors' unpublished titles.
+            message = _("This address is taken by another article. Try “%(free)s”.")
+        raise ValidationError(message, code="slug_taken", params=params)
+
+    def clean_body(self):
+        body = self.cleaned_data["body"]
+        rendered = render_body(body, report=True)
+        foreign = list(dict.fromkeys(rendered.foreign_images))
+        if foreign:
+            raise ValidationError(
+                ngettext(
+                    "This image is not on this site, so the page would not show it: %(urls)s. "
+                    "Remove it, or use an image from the site's media (%(media)s).",
+                    "These images are not on this site, so the page would not show them: "
+                    "%(urls)s. Remove them, or use images from the site's media (%(media)s).",
+                    len(foreign),
+                ),
+                code="foreign_image",
+                params={
+                    "urls": ", ".join(f"“{Truncator(url).chars(80)}”" for url in foreign),
+                    "media": settings.MEDIA_URL,
+                },
+            )
+        # Reported once the article is saved (ArticleAdmin.save_model).
+        self.body_removals = rendered.removed
+        return body
+
+
+def removal_message(removed) -> str:
+    """Tell the author what the sanitizer left out of the page, briefly."""
+    counts = Counter(str(removal) for removal in removed)
+    items = ", ".join(
+        f"{description} (\u00d7{count})" if count > 1 else description
+        for description, count in counts.items()
+    )
+    return ngettext(
+        "%(count)d thing in the body was left out of the page, as the site does not allow "
+        "it: %(items)s.",
+        "%(count)d things in the body were left out of the page, as the site does not allow "
+        "them: %(items)s.",
+        len(removed),
+    ) % {"count": len(removed), "items": items}
+
 
 class AuthorProfileAdminForm(ImageUploadFormMixin, forms.ModelForm):
     image_fields = ("photo",)
@@ -248,6 +364,9 @@ class ReferenceInline(admin.TabularInline):
     fields = ["position", "title", "publisher", "year", "url", "doi", "pmid"]
     ordering = ["position", "pk"]
 
+    class Media:
+        css = {"all": ["css/admin-article.css"]}
+
     def has_add_permission(self, request, obj):
         return super().has_add_permission(request, obj) and can_edit_article(request.user, obj)
 
@@ -274,11 +393,11 @@ def status_action(status, description, question, done_messages):
 
 
 class CategoryChoiceForm(forms.Form):
-    category = forms.ModelChoiceField(Category.objects.all(), label=_("Move to category"))
+    category = CategoryChoiceField(Category.objects.all(), label=_("Move to category"))
 
 
 @admin.register(Article)
-class ArticleAdmin(admin.ModelAdmin):
+class ArticleAdmin(CategoryPickerMixin, admin.ModelAdmin):
     form = ArticleAdminForm
     inlines = [ReferenceInline]
     list_display = [
@@ -301,6 +420,7 @@ class ArticleAdmin(admin.ModelAdmin):
         "view_count",
         "views_last_30_days",
         "reading_grade",
+        "reading_grade_explained",
         "version",
         "created_at",
         "updated_at",
@@ -311,6 +431,7 @@ class ArticleAdmin(admin.ModelAdmin):
     change_form_template = "admin/articles/article/change_form.html"
     formfield_overrides = {
         models.TextField: {"widget": forms.Textarea(attrs={"rows": 4, "cols": 80})},
+        models.ImageField: {"form_class": CheckedImageField},
     }
 
     fieldsets = [
@@ -318,7 +439,7 @@ class ArticleAdmin(admin.ModelAdmin):
         (_("Publishing"), {"fields": ["status", "review_note", "published_at", "author"]}),
         (
             _("Medical review"),
-            {"fields": ["reviewed_by", "last_reviewed", "reading_grade"]},
+            {"fields": ["reviewed_by", "last_reviewed", "reading_grade_explained"]},
         ),
         (_("Cover image"), {"fields": ["cover_image", "cover_alt"]}),
         (
@@ -340,9 +461,17 @@ class ArticleAdmin(admin.ModelAdmin):
             kwargs["widget"] = forms.Textarea(
                 attrs={"rows": 28, "cols": 80, "class": "vLargeTextField"}
             )
+        elif db_field.name == "tags":
+            kwargs["widget"] = TagSuggestionsWidget(
+                reverse(f"{self.admin_site.name}:articles_article_tag_suggestions")
+            )
         field = super().formfield_for_dbfield(db_field, request, **kwargs)
         if db_field.name == "published_at":
             field.help_text = f"{field.help_text} {time_zone_note()}"
+        elif db_field.name == "cover_image":
+            field.help_text = cover_help_text()
+        elif db_field.name in {"title", "excerpt"}:
+            check_length_on_save(field)
         return field
 
     def changeform_view(self, request, object_id=None, form_url="", extra_context=None):
@@ -404,6 +533,8 @@ class ArticleAdmin(admin.ModelAdmin):
         if obj.author_id is None:
             obj.author = request.user
         super().save_model(request, obj, form, change)
+        if removed := getattr(form, "body_removals", ()):
+            self.message_user(request, removal_message(removed), messages.WARNING)
 
     def save_related(self, request, form, formsets, change):
         super().save_related(request, form, formsets, change)
@@ -447,6 +578,67 @@ class ArticleAdmin(admin.ModelAdmin):
                 grade,
             )
         return str(grade)
+
+    @admin.display(description=_("reading grade"))
+    def reading_grade_explained(self, obj):
+        # The sentences come from the stored HTML on the fly: this page is the
+        # only reader, and the list then always follows the grade's rules.
+        grade = obj.readability_grade
+        if grade is None:
+            if obj.pk is None:
+                return _("Computed from the body's paragraphs when the article is saved.")
+            return _(
+                "No grade: the body has no paragraphs. Headings, lists, tables and code "
+                "are not graded."
+            )
+        target = {"target": TARGET_GRADE}
+        above = grade > TARGET_GRADE
+        summary = format_html(
+            '<p class="{}">{}<strong>{}</strong>: {}. {}</p>',
+            "readability-warning" if above else "readability-ok",
+            "⚠ " if above else "",
+            _("Grade %(grade)s") % {"grade": grade},
+            readability.grade_meaning(grade),
+            (
+                _("Patient-facing health text aims at grade %(target)s or below.")
+                if above
+                else _("Within grade %(target)s, the aim for patient-facing health text.")
+            )
+            % target,
+        )
+        hard = [
+            sentence
+            for sentence in readability.hardest_sentences(obj.body_html)
+            if sentence.grade > TARGET_GRADE
+        ]
+        sentences = format_html_join(
+            "",
+            "<li>“{}” ({})</li>",
+            (
+                (
+                    Truncator(sentence.text).words(60),
+                    ngettext(
+                        "%(words)d word, grade %(grade).1f",
+                        "%(words)d words, grade %(grade).1f",
+                        sentence.words,
+                    )
+                    % {"words": sentence.words, "grade": sentence.grade},
+                )
+                for sentence in hard
+            ),
+        )
+        return format_html(
+            "{}<p>{}</p>{}",
+            summary,
+            _("Only paragraphs are graded: headings, lists, tables and code are left out."),
+            format_html(
+                '<p>{}</p><ol class="readability-sentences">{}</ol>',
+                _("The hardest sentences, to split or simplify first:"),
+                sentences,
+            )
+            if hard
+            else "",
+        )
 
     @admin.display(description=_("medically reviewed"), boolean=True)
     def is_reviewed(self, obj):
@@ -570,8 +762,19 @@ class ArticleAdmin(admin.ModelAdmin):
                 name="articles_article_revision",
             ),
             path("statistics/", wrap(self.statistics_view), name="articles_article_statistics"),
+            path(
+                "tags/suggest/",
+                wrap(self.tag_suggestions_view),
+                name="articles_article_tag_suggestions",
+            ),
             *super().get_urls(),
         ]
+
+    def tag_suggestions_view(self, request):
+        """Answer the tags box: the most used tags matching ``?q=``, as JSON."""
+        if not (self.has_add_permission(request) or self.has_change_permission(request)):
+            raise PermissionDenied
+        return JsonResponse({"tags": selectors.tag_suggestions(request.GET.get("q", ""))})
 
     def _article_for_history(self, request, object_id):
         article = self.get_object(request, object_id)

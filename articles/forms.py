@@ -13,7 +13,7 @@ from articles.models import Category
 
 
 class CategoryChoiceField(forms.ModelChoiceField):
-    """Choose a category by its whole path, such as "Health › Mental Health"."""
+    """Choose a category by its whole path (Category.paths), not its name alone."""
 
     @cached_property
     def paths(self) -> dict[int, str]:

@@ -363,11 +363,16 @@ def format_size(size: int, *, round_up: bool = False) -> str:
     """
     if size < 1000:
         return ngettext("%(size)d byte", "%(size)d bytes", size) % {"size": size}
+
     # In whole tenths, so that no float rounding moves a size across a limit.
-    for divisor, unit in ((1000, "kB"), (BYTES_PER_MB, "MB")):
-        tenths = -(-size * 10 // divisor) if round_up else (size * 10 + divisor // 2) // divisor
-        if tenths < 10_000:
-            break
+    def tenths_of(unit_bytes: int) -> int:
+        if round_up:
+            return -(-size * 10 // unit_bytes)
+        return (size * 10 + unit_bytes // 2) // unit_bytes
+
+    tenths, unit = tenths_of(1000), "kB"
+    if tenths >= 10_000:
+        tenths, unit = tenths_of(BYTES_PER_MB), "MB"
     whole, tenth = divmod(tenths, 10)
     value = number_format(tenths / 10, decimal_pos=1) if tenth else number_format(whole)
     return f"{value}\xa0{unit}"
@@ -378,7 +383,7 @@ def cover_help_text() -> str:
     return _(
         "JPEG, PNG, WebP or GIF, up to %(size)s and %(megapixels)d megapixels. "
         "Best at least %(width)s pixels wide: the article shows it at up to that width. "
-        "Link previews on social media crop it to %(social_width)s × %(social_height)s "
+        "Link previews on social media crop it to %(social_width)s \u00d7 %(social_height)s "
         "around its centre, so keep the subject in the middle."
     ) % {
         "size": format_size(max_upload_bytes()),

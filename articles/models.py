@@ -77,8 +77,9 @@ def validate_category_slug(value: str) -> None:
 
 
 class Category(models.Model):
-    # Between the names of a category's path in pickers: "Health › Mental Health".
-    PATH_SEPARATOR = " › "
+    # Joins the names of a category's path in pickers, a single right-pointing
+    # angle quotation mark: "Health \u203a Mental Health".
+    PATH_SEPARATOR = " \u203a "
 
     name = models.CharField(_("name"), max_length=100, unique=True)
     slug = models.SlugField(
@@ -163,7 +164,7 @@ class Category(models.Model):
 
     @property
     def path(self) -> str:
-        """Return the names from the top category down, such as "Health › Mental Health"."""
+        """Return the names from the top category down, joined by PATH_SEPARATOR."""
         names, node, seen = [], self, set()
         while node is not None and node.pk not in seen:
             seen.add(node.pk)

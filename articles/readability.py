@@ -140,12 +140,12 @@ def hardest_sentences(html: str, limit: int = 3) -> list[Sentence]:
 
 
 def grade_meaning(grade) -> str:
-    """Return who can read text of this grade, such as "readable by most 14–15 year olds"."""
+    """Return who can read text of this grade, such as "readable by most 14-15 year olds"."""
     if grade >= UNIVERSITY_GRADE:
         return _("university level: hard going for many adults")
     # A US school grade is the school year; pupils are about 5 years older.
     age = int(grade) + 5
-    return _("readable by most %(younger)d–%(older)d year olds") % {
+    return _("readable by most %(younger)d\u2013%(older)d year olds") % {
         "younger": age,
         "older": age + 1,
     }

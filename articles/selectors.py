@@ -1,7 +1,9 @@
 """Reads that take more than one queryset call, and the cached fragments."""
 
 import datetime as dt
+import itertools
 import logging
+import re
 import threading
 import time
 
@@ -14,6 +16,7 @@ from django.db.models import (
     F,
     IntegerField,
     OuterRef,
+    Q,
     QuerySet,
     Subquery,
     Sum,
@@ -23,9 +26,9 @@ from django.db.models import (
 from django.db.models.functions import Coalesce
 from django.http import HttpRequest
 from django.utils import timezone
-from taggit.models import TaggedItem
+from taggit.models import Tag, TaggedItem
 
-from articles.models import Article, Category, ContentVersion, DailyViews
+from articles.models import Article, ArticleSlug, Category, ContentVersion, DailyViews
 
 # Lists that show view counts (most read, related) are rebuilt at least this
 # often, so their figures are never more than a minute old.
@@ -329,3 +332,46 @@ def top_articles(*, days: int = 7, limit: int = 10) -> list[Article]:
         .annotate(period_views=Sum("daily_views__views"))
         .order_by("-period_views", "title")[:limit]
     )
+
+
+# The longest search the tags box sends; no tag name is longer.
+TAG_TERM_LENGTH = 100
+
+
+def tag_suggestions(term: str, *, limit: int = 10) -> list[str]:
+    """Return the names of the most used tags with a word starting with ``term``."""
+    term = " ".join(term.split())[:TAG_TERM_LENGTH]
+    if not term:
+        return []
+    article_type = ContentType.objects.get_for_model(Article)
+    return list(
+        Tag.objects.filter(Q(name__istartswith=term) | Q(name__icontains=f" {term}"))
+        .annotate(
+            uses=Count(
+                "taggit_taggeditem_items",
+                filter=Q(taggit_taggeditem_items__content_type=article_type),
+            )
+        )
+        .order_by("-uses", "name")
+        .values_list("name", flat=True)[:limit]
+    )
+
+
+def free_article_slug(slug: str) -> str:
+    """Return the first of ``slug-2``, ``slug-3``... that no article has or had."""
+    base = re.sub(r"-\d+$", "", slug) or slug
+    max_length = Article._meta.get_field("slug").max_length
+    for start in itertools.count(2, 10):
+        candidates = [
+            f"{base[: max_length - len(str(n)) - 1].rstrip('-')}-{n}"
+            for n in range(start, start + 10)
+        ]
+        # Old addresses count as taken: they redirect to their article.
+        taken = set(
+            Article.objects.filter(slug__in=candidates)
+            .values_list("slug", flat=True)
+            .union(ArticleSlug.objects.filter(slug__in=candidates).values_list("slug", flat=True))
+        )
+        for candidate in candidates:
+            if candidate not in taken:
+                return candidate

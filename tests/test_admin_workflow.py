@@ -303,3 +303,123 @@ def test_a_save_the_form_check_missed_is_still_refused_by_the_update(
     assert "Someone else saved this article" in response.content.decode()
     assert 'value="Mine"' in response.content.decode()
     assert Article.objects.get(pk=article.pk).title == "Saved by someone else"
+
+
+# Saving through the rendered form ------------------------------------------------
+
+
+def test_an_existing_article_saves_through_the_form_its_page_renders(client, health):
+    """Authors and editors alike save an existing article with only what the page shows."""
+    author = StaffFactory(username="amelia", role="Authors")
+    for user, article in [
+        (author, ArticleFactory(category=health, author=author, status="draft")),
+        (StaffFactory(username="edith", role="Editors"), ArticleFactory(category=health)),
+    ]:
+        client.force_login(user)
+        form = open_form(client, change_url(article))
+        assert form["expected_version"] == str(article.version)
+        assert submit(client, change_url(article), form, title="Saved again").status_code == 302
+        article.refresh_from_db()
+        assert (article.title, article.version) == ("Saved again", 2)
+
+
+def test_a_refused_save_gives_the_author_their_editable_form_back(client, health):
+    """An author whose "submit for review" meets a newer save keeps an editable form and text."""
+    author = StaffFactory(username="amelia", role="Authors")
+    draft = ArticleFactory(category=health, author=author, status="draft")
+    client.force_login(author)
+    form = open_form(client, change_url(draft))
+    Article.objects.get(pk=draft.pk).save()  # someone else saves meanwhile
+
+    response = submit(
+        client, change_url(draft), form, status="in_review", body="My careful new paragraph."
+    )
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "Someone else saved this article" in html
+    assert "<textarea" in html and "My careful new paragraph." in html
+    assert "View article" not in html
+    draft.refresh_from_db()
+    assert draft.status == "draft"
+
+
+def test_publishing_with_an_empty_publish_date_publishes_now(editor_client, health):
+    """As the help text says, an empty publish date is set to now when publishing."""
+    form = open_form(editor_client, reverse("admin:articles_article_add"))
+    assert "Left empty, publishing sets it to now." in form_help(editor_client)
+    before = timezone.now()
+    response = submit(
+        editor_client,
+        reverse("admin:articles_article_add"),
+        form,
+        title="Fresh",
+        slug="fresh",
+        category=health.pk,
+        body="Text.",
+        status="published",
+    )
+    assert response.status_code == 302
+    article = Article.objects.get(slug="fresh")
+    assert before <= article.published_at <= timezone.now()
+    assert Article.objects.published().filter(pk=article.pk).exists()
+
+
+def form_help(client):
+    return client.get(reverse("admin:articles_article_add")).content.decode()
+
+
+# Rules every action keeps, and what the messages say ----------------------------
+
+
+def test_move_to_category_refuses_published_articles_that_would_need_a_reviewer(
+    editor_client, health
+):
+    """Moving a live article without a reviewer into a review-required category is refused."""
+    clinic = CategoryFactory(name="Clinic", slug="clinic", requires_review=True)
+    unreviewed = ArticleFactory(category=health, title="Unchecked claims")
+    draft = ArticleFactory(category=health, status="draft", title="Still a draft")
+    reviewed = ArticleFactory(category=health, reviewed_by=ReviewerFactory())
+
+    html = run_action(
+        editor_client,
+        "move_to_category",
+        [unreviewed, draft, reviewed],
+        confirm="yes",
+        category=clinic.pk,
+    ).content.decode()
+
+    assert "2 articles moved to Clinic." in html
+    assert "Not moved: published articles in “Clinic” need a medical reviewer" in html
+    assert "“Unchecked claims”" in html
+    unreviewed.refresh_from_db()
+    assert unreviewed.category == health
+
+
+def test_an_action_that_changes_nothing_is_a_warning(editor_client, health):
+    """ "0 articles published." is shown as a warning, not a success."""
+    health.requires_review = True
+    health.save()
+    unreviewed = ArticleFactory(category=health, status="draft")
+
+    response = run_action(editor_client, "publish_now", [unreviewed], confirm="yes")
+
+    levels = {m.message: m.level_tag for m in response.context["messages"]}
+    assert levels["0 articles published."] == "warning"
+
+
+def test_scheduled_articles_have_a_filter_and_a_link_from_the_index(editor_client, health):
+    """The index's scheduled count links to the changelist's "Scheduled" filter, which lists them."""
+    ArticleFactory(category=health, title="Coming soon", published_at=timezone.now() + DAY)
+    ArticleFactory(category=health, title="Already live")
+
+    index = editor_client.get(reverse("admin:index")).content.decode()
+    link = f'{reverse(CHANGELIST)}?status=scheduled">Scheduled articles</a>'
+    assert link in index
+    html = editor_client.get(reverse(CHANGELIST), {"status": "scheduled"}).content.decode()
+    assert "Coming soon" in html and "Already live" not in html
+    live = editor_client.get(reverse(CHANGELIST), {"status": "published"}).content.decode()
+    assert "Already live" in live and "Coming soon" not in live
+
+
+DAY = dt.timedelta(days=1)

@@ -478,3 +478,22 @@ def test_load_demo_sets_up_medical_review_and_crisis_resources():
     assert medical.exists()
     assert not medical.filter(reviewed_by__isnull=True).exists()
     assert not medical.filter(last_reviewed__isnull=True).exists()
+
+
+@pytest.mark.django_db
+def test_import_refuses_a_published_article_that_needs_a_reviewer(tmp_path, health):
+    """A published file in a review-required category needs a reviewer, as the admin's form does."""
+    health.requires_review = True
+    health.save()
+    front = GOOD_FRONT_MATTER.replace("Everyday Wellbeing", "Health")
+    path = write_article(tmp_path / "unchecked.md", front)
+    write_article(
+        tmp_path / "draft.md",
+        front.replace("status: published", "status: draft").replace("sleep-and-stress", "a-draft"),
+    )
+
+    stdout, stderr, _error = import_articles(tmp_path)
+
+    assert "unchecked.md" in stderr and "need a medical reviewer" in stderr
+    assert list(Article.objects.values_list("slug", flat=True)) == ["a-draft"]
+    assert path.exists()

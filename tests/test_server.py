@@ -263,3 +263,38 @@ def test_two_app_servers_sharing_redis_show_the_same_page_and_count_every_view(a
     article.refresh_from_db()
     assert article.view_count == 200
     assert all(b"200 views<" in body for body in after_flush)
+
+
+def test_an_edit_in_another_process_reaches_every_worker_without_redis(article, tmp_path):
+    """With two workers and no shared cache, a title saved by a command shows on every page."""
+    env = {
+        key: value
+        for key, value in server_env(tmp_path / "static", free_port()).items()
+        if key not in {"REDIS_URL", "CACHE_URL"}
+    } | {"WEB_CONCURRENCY": "2", "LOG_LEVEL": "WARNING"}
+    port = int(env["PORT"])
+    manage(env, "collectstatic", "--noinput")
+    pages = [article.get_absolute_url(), "/", article.category.get_absolute_url()]
+
+    def titles_seen(title):
+        with ThreadPoolExecutor(4) as pool:
+            bodies = pool.map(lambda n: request("GET", pages[n % 3], port)[1], range(60))
+        return [title.encode() in body for body in bodies]
+
+    with running_gunicorn(env, tmp_path / "gunicorn.log"):
+        assert all(titles_seen(article.title))  # every worker has the pages cached
+        manage(
+            env,
+            "shell",
+            "-c",
+            "from articles.models import Article; "
+            f"a = Article.objects.get(pk={article.pk}); a.title = 'Renamed elsewhere'; a.save()",
+        )
+        deadline, seen = time.monotonic() + 5, []
+        while time.monotonic() < deadline:
+            time.sleep(0.5)
+            seen = titles_seen("Renamed elsewhere")
+            if all(seen):
+                break
+
+    assert seen.count(True) == len(seen) == 60

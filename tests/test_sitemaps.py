@@ -241,3 +241,21 @@ def test_sitemap_pages_are_cached_apart(client, site, monkeypatch):
     first, second = client.get("/sitemap-articles.xml"), client.get("/sitemap-articles.xml?p=2")
     assert urls(first) != urls(second)
     assert first["ETag"] != second["ETag"]
+
+
+def test_a_scheduled_article_going_live_moves_its_lastmod_and_the_indexs(client, health):
+    """An article saved days before it went live has the day it went live as its lastmod."""
+    went_live = timezone.now() - dt.timedelta(hours=1)
+    article = ArticleFactory(category=health, slug="went-live", published_at=went_live)
+    Article.objects.filter(pk=article.pk).update(updated_at=went_live - dt.timedelta(days=3))
+    day = timezone.localtime(went_live).date().isoformat()
+
+    entries = urls(client.get("/sitemap-articles.xml"))
+    assert entries[f"http://testserver{article.get_absolute_url()}"] == day
+    index = parse(client.get("/sitemap.xml"))
+    lastmods = [
+        entry.findtext(f"{SITEMAP}lastmod")
+        for entry in index.findall(f"{SITEMAP}sitemap")
+        if "sitemap-articles" in entry.findtext(f"{SITEMAP}loc")
+    ]
+    assert [lastmod[:10] for lastmod in lastmods] == [day]
