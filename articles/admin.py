@@ -810,7 +810,11 @@ class ArticleAdmin(CategoryPickerMixin, admin.ModelAdmin):
         if request.method == "POST":
             if not can_restore:
                 raise PermissionDenied
-            services.restore_revision(revision, user=request.user)
+            try:
+                services.restore_revision(revision, user=request.user)
+            except ValidationError as error:
+                self.message_user(request, " ".join(error.messages), messages.ERROR)
+                return redirect(request.path)
             self.message_user(
                 request,
                 _("The revision of %(when)s was restored.")

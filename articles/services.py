@@ -406,14 +406,21 @@ def count_changed_lines(old: str, new: str) -> tuple[int, int]:
 
 @transaction.atomic
 def restore_revision(revision: ArticleRevision, *, user=None) -> Article:
-    """Put a revision's text, category, tags and status back; record that as a new revision."""
+    """Put a revision's text, category and tags back; record that as a new revision.
+
+    The status stays as it is: who may publish, and when, is decided on the
+    form and by the admin actions, under their rules. Raise ValidationError
+    when the restored category would leave a live article without the
+    medical review it requires.
+    """
     article = revision.article
     article.title = revision.title
     article.excerpt = revision.excerpt
     article.body = revision.body
     if revision.category_id is not None:
         article.category_id = revision.category_id
-    article.status = revision.status
+    if article.status == Article.Status.PUBLISHED and (problem := publishing_problem(article)):
+        raise ValidationError(problem)
     article.save()
     article.tags.set(revision.tags)
     record_revision(article, user=user)

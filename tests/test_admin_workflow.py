@@ -423,3 +423,36 @@ def test_scheduled_articles_have_a_filter_and_a_link_from_the_index(editor_clien
 
 
 DAY = dt.timedelta(days=1)
+
+
+def test_restoring_a_published_revision_does_not_publish_an_authors_draft(client, health):
+    """An author restoring a revision saved while live gets its text back, still as a draft."""
+    author = StaffFactory(username="amelia", role="Authors")
+    article = ArticleFactory(category=health, author=author, title="Live wording")
+    live = record_revision(article, user=author)
+    Article.objects.filter(pk=article.pk).update(status="draft", title="Draft wording")
+    client.force_login(author)
+
+    url = reverse("admin:articles_article_revision", args=[article.pk, live.pk])
+    assert client.post(url).status_code == 302
+
+    article.refresh_from_db()
+    assert (article.title, article.status) == ("Live wording", "draft")
+    assert not Article.objects.published().exists()
+
+
+def test_restoring_into_a_category_that_needs_review_is_refused_for_a_live_article(
+    editor_client, editor, health
+):
+    """Restoring a revision's category must not leave a live article without its review."""
+    clinic = CategoryFactory(name="Clinic", slug="clinic", requires_review=True)
+    article = ArticleFactory(category=clinic, author=editor, reviewed_by=ReviewerFactory())
+    old = record_revision(article, user=editor)
+    Article.objects.filter(pk=article.pk).update(category=health, reviewed_by=None)
+
+    url = reverse("admin:articles_article_revision", args=[article.pk, old.pk])
+    response = editor_client.post(url, follow=True)
+
+    assert "need a medical reviewer" in response.content.decode()
+    article.refresh_from_db()
+    assert article.category == health

@@ -492,7 +492,7 @@ def test_import_refuses_a_published_article_that_needs_a_reviewer(tmp_path, heal
         front.replace("status: published", "status: draft").replace("sleep-and-stress", "a-draft"),
     )
 
-    stdout, stderr, _error = import_articles(tmp_path)
+    _stdout, stderr, _error = import_articles(tmp_path)
 
     assert "unchecked.md" in stderr and "need a medical reviewer" in stderr
     assert list(Article.objects.values_list("slug", flat=True)) == ["a-draft"]

@@ -2,7 +2,6 @@
 
 import pytest
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.urls import reverse
 
 from articles.models import Article
 from tests import test_admin
@@ -11,17 +10,19 @@ from tests.test_images import image_bytes, png_with_text_chunk
 # The admin tests' signed-in editor.
 editor = test_admin.editor
 editor_client = test_admin.editor_client
-article_form = test_admin.article_form
 
 pytestmark = pytest.mark.django_db
 
-# Django's ImageField refuses what Pillow cannot open at all with this message;
-# HealthHub's own check (articles.images) then refuses the rest by content.
-NOT_AN_IMAGE = "Upload a valid image"
+# What Pillow cannot open at all gets the reason from HealthHub's own checks
+# (articles.images), which name the formats accepted; they refuse the rest
+# by content.
+NOT_AN_IMAGE = "Upload a valid image: JPEG, PNG, WebP or GIF."
+NO_SVG = "SVG images are not accepted. Upload a JPEG, PNG, WebP or GIF image."
 SVG = b'<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" onload="alert(1)"/>'
 HOSTILE_UPLOADS = {
-    "svg": ("logo.png", SVG, NOT_AN_IMAGE),
-    "svg-named-svg": ("logo.svg", SVG, NOT_AN_IMAGE),
+    "svg": ("logo.png", SVG, NO_SVG),
+    "svg-named-jpg": ("logo.jpg", SVG, NO_SVG),
+    "svg-named-svg": ("logo.svg", SVG, NO_SVG),
     "html-png-polyglot": (
         "polyglot.png",
         png_with_text_chunk(b"<html><script>alert(1)</script></html>"),
@@ -32,7 +33,7 @@ HOSTILE_UPLOADS = {
         image_bytes((32, 32), image_format="PNG") + b"<script>alert(1)</script>",
         "web page code",
     ),
-    "html-named-jpg": ("page.jpg", b"<!doctype html><p>hi</p>", NOT_AN_IMAGE),
+    "html-named-jpg": ("page.jpg", b"<!doctype html><p>hi</p>", "web page code"),
     "text-named-jpg": ("notes.jpg", b"Remember the oats.\n" * 20, NOT_AN_IMAGE),
     "bmp": ("scan.png", image_bytes((32, 32), image_format="BMP"), "BMP images are not accepted"),
     # Django cuts an uploaded name to 255 characters, then the model field's
@@ -59,10 +60,7 @@ def media_root(settings, tmp_path):
 
 
 def post_cover(client, author, category, upload):
-    return client.post(
-        reverse("admin:articles_article_add"),
-        article_form(category, author=author.pk, cover_image=upload, cover_alt="A picture"),
-    )
+    return test_admin.add_article(client, category, cover_image=upload, cover_alt="A picture")
 
 
 def assert_refused(response, message, media_root):
@@ -90,13 +88,15 @@ def test_admin_refuses_hostile_upload_and_writes_nothing(
 def test_admin_refuses_upload_over_the_size_limit(
     editor_client, editor, health, media_root, settings
 ):
-    """A real image over HEALTHHUB_MAX_UPLOAD_MB is refused, naming the limit."""
+    """A real image over HEALTHHUB_MAX_UPLOAD_MB is refused, naming both sizes in decimal units."""
     settings.HEALTHHUB_MAX_UPLOAD_MB = 0.01
-    upload = SimpleUploadedFile("big.jpg", image_bytes((400, 400), color="red") + b"\0" * 20_000)
+    data = image_bytes((400, 400), color="red")
+    upload = SimpleUploadedFile("big.jpg", data + b"\0" * (10_001 - len(data)))
 
     response = post_cover(editor_client, editor, health, upload)
 
-    assert_refused(response, "the limit is 10.2\xa0KB", media_root)
+    # 10,001 bytes against 10,000 (10 kB, not the 10,240 of a KiB): never "10 kB; the limit is 10 kB".
+    assert_refused(response, "The file is 10.1\xa0kB; the limit is 10\xa0kB.", media_root)
 
 
 @pytest.mark.parametrize(

@@ -2,13 +2,17 @@ import threading
 from unittest import mock
 
 import pytest
-from django.db import connection
+from django.contrib.auth import get_user_model
+from django.contrib.auth.models import Group
+from django.db import IntegrityError, connection
 from django.db.models import F
 from django.test import RequestFactory
 from django.utils import timezone
 
-from articles.models import Article, ArticleSlug, DailyViews
+from articles import services
+from articles.models import Article, ArticleSlug, AuthorProfile, DailyViews
 from articles.rendering import render_body
+from articles.roles import AUTHORS, EDITORS
 from articles.services import RENDERED_FIELDS, bulk_create_articles, record_view
 from tests.factories import ArticleFactory, UserFactory
 
@@ -192,3 +196,59 @@ def test_bulk_created_articles_get_what_a_save_derives(health):
         for field in RENDERED_FIELDS:
             assert getattr(article, field) == getattr(saved, field), field
     assert set(ArticleSlug.objects.values_list("slug", flat=True)) >= {"bulk-0", "bulk-1", "bulk-2"}
+
+
+# People ----------------------------------------------------------------------
+
+STAFF_PASSWORD = "Lavender-Harbour-Window-73"
+
+
+def test_add_staff_member_makes_a_staff_user_in_the_role_with_a_profile(db):
+    """A new author is staff, in Authors only, with the password given and a profile."""
+    user = services.add_staff_member(
+        username="ruth",
+        password=STAFF_PASSWORD,
+        role=AUTHORS,
+        first_name="Ruth",
+        last_name="Writer",
+        email="ruth@example.org",
+    )
+
+    user = get_user_model().objects.get(pk=user.pk)
+    assert user.is_staff and user.is_active and not user.is_superuser
+    assert list(user.groups.values_list("name", flat=True)) == [AUTHORS]
+    assert user.check_password(STAFF_PASSWORD)
+    assert (user.first_name, user.last_name, user.email) == ("Ruth", "Writer", "ruth@example.org")
+    assert AuthorProfile.objects.filter(user=user).exists()
+
+
+def test_add_staff_member_puts_an_editor_in_editors(db):
+    """The Editors role puts the new user in the Editors group."""
+    user = services.add_staff_member(username="simon", password=STAFF_PASSWORD, role=EDITORS)
+    assert list(user.groups.values_list("name", flat=True)) == [EDITORS]
+
+
+def test_add_staff_member_refuses_an_unknown_role(db):
+    """A role that is not Authors or Editors raises, and nobody is created."""
+    with pytest.raises(ValueError, match="Unknown role"):
+        services.add_staff_member(username="ruth", password=STAFF_PASSWORD, role="Admins")
+    assert not get_user_model().objects.filter(username="ruth").exists()
+
+
+def test_add_staff_member_is_all_or_nothing(db):
+    """When the profile cannot be created, the user and their group membership are not kept."""
+    with (
+        mock.patch.object(AuthorProfile.objects, "create", side_effect=IntegrityError),
+        pytest.raises(IntegrityError),
+    ):
+        services.add_staff_member(username="ruth", password=STAFF_PASSWORD, role=AUTHORS)
+    assert not get_user_model().objects.filter(username="ruth").exists()
+    assert not Group.objects.get(name=AUTHORS).user_set.exists()
+
+
+def test_author_profile_for_creates_a_profile_once(db):
+    """The first call creates an empty profile; later calls return that same profile."""
+    user = UserFactory()
+    profile = services.author_profile_for(user)
+    assert services.author_profile_for(user) == profile
+    assert AuthorProfile.objects.filter(user=user).count() == 1
