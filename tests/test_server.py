@@ -298,3 +298,33 @@ def test_an_edit_in_another_process_reaches_every_worker_without_redis(article, 
                 break
 
     assert seen.count(True) == len(seen) == 60
+
+
+def test_conditional_gets_answer_304_from_every_worker_without_redis(article, tmp_path):
+    """With two workers and no shared cache, the feed's and sitemap's ETags hold on every worker."""
+    env = {
+        key: value
+        for key, value in server_env(tmp_path / "static", free_port()).items()
+        if key not in {"REDIS_URL", "CACHE_URL"}
+    } | {"WEB_CONCURRENCY": "2", "LOG_LEVEL": "WARNING"}
+    port = int(env["PORT"])
+    manage(env, "collectstatic", "--noinput")
+
+    def get(path, etag=None):
+        conn = http.client.HTTPConnection(HOST, port, timeout=30)
+        try:
+            conn.request("GET", path, headers={"If-None-Match": etag} if etag else {})
+            response = conn.getresponse()
+            response.read()
+            return response.status, response.getheader("ETag")
+        finally:
+            conn.close()
+
+    with running_gunicorn(env, tmp_path / "gunicorn.log"):
+        statuses = {}
+        for path in ["/feed/", "/sitemap.xml"]:
+            _status, etag = get(path)
+            with ThreadPoolExecutor(4) as pool:
+                statuses[path] = list(pool.map(lambda _n, p=path, e=etag: get(p, e)[0], range(20)))
+
+    assert statuses == {"/feed/": [304] * 20, "/sitemap.xml": [304] * 20}
