@@ -265,15 +265,24 @@ def test_two_app_servers_sharing_redis_show_the_same_page_and_count_every_view(a
     assert all(b"200 views<" in body for body in after_flush)
 
 
-def test_an_edit_in_another_process_reaches_every_worker_without_redis(article, tmp_path):
-    """With two workers and no shared cache, a title saved by a command shows on every page."""
+@pytest.fixture
+def two_workers_without_redis(article, tmp_path):
+    """Start gunicorn with two workers and no shared cache, the default setup; yield (port, env)."""
     env = {
         key: value
         for key, value in server_env(tmp_path / "static", free_port()).items()
         if key not in {"REDIS_URL", "CACHE_URL"}
     } | {"WEB_CONCURRENCY": "2", "LOG_LEVEL": "WARNING"}
-    port = int(env["PORT"])
     manage(env, "collectstatic", "--noinput")
+    with running_gunicorn(env, tmp_path / "gunicorn.log"):
+        yield int(env["PORT"]), env
+
+
+def test_an_edit_in_another_process_reaches_every_worker_without_redis(
+    article, two_workers_without_redis
+):
+    """With two workers and no shared cache, a title saved by a command shows on every page."""
+    port, env = two_workers_without_redis
     pages = [article.get_absolute_url(), "/", article.category.get_absolute_url()]
 
     def titles_seen(title):
@@ -281,34 +290,27 @@ def test_an_edit_in_another_process_reaches_every_worker_without_redis(article, 
             bodies = pool.map(lambda n: request("GET", pages[n % 3], port)[1], range(60))
         return [title.encode() in body for body in bodies]
 
-    with running_gunicorn(env, tmp_path / "gunicorn.log"):
-        assert all(titles_seen(article.title))  # every worker has the pages cached
-        manage(
-            env,
-            "shell",
-            "-c",
-            "from articles.models import Article; "
-            f"a = Article.objects.get(pk={article.pk}); a.title = 'Renamed elsewhere'; a.save()",
-        )
-        deadline, seen = time.monotonic() + 5, []
-        while time.monotonic() < deadline:
-            time.sleep(0.5)
-            seen = titles_seen("Renamed elsewhere")
-            if all(seen):
-                break
+    assert all(titles_seen(article.title))  # every worker has the pages cached
+    manage(
+        env,
+        "shell",
+        "-c",
+        "from articles.models import Article; "
+        f"a = Article.objects.get(pk={article.pk}); a.title = 'Renamed elsewhere'; a.save()",
+    )
+    deadline, seen = time.monotonic() + 5, []
+    while time.monotonic() < deadline:
+        time.sleep(0.5)
+        seen = titles_seen("Renamed elsewhere")
+        if all(seen):
+            break
 
     assert seen.count(True) == len(seen) == 60
 
 
-def test_conditional_gets_answer_304_from_every_worker_without_redis(article, tmp_path):
+def test_conditional_gets_answer_304_from_every_worker_without_redis(two_workers_without_redis):
     """With two workers and no shared cache, the feed's and sitemap's ETags hold on every worker."""
-    env = {
-        key: value
-        for key, value in server_env(tmp_path / "static", free_port()).items()
-        if key not in {"REDIS_URL", "CACHE_URL"}
-    } | {"WEB_CONCURRENCY": "2", "LOG_LEVEL": "WARNING"}
-    port = int(env["PORT"])
-    manage(env, "collectstatic", "--noinput")
+    port, _env = two_workers_without_redis
 
     def get(path, etag=None):
         conn = http.client.HTTPConnection(HOST, port, timeout=30)
@@ -320,11 +322,10 @@ def test_conditional_gets_answer_304_from_every_worker_without_redis(article, tm
         finally:
             conn.close()
 
-    with running_gunicorn(env, tmp_path / "gunicorn.log"):
-        statuses = {}
-        for path in ["/feed/", "/sitemap.xml"]:
-            _status, etag = get(path)
-            with ThreadPoolExecutor(4) as pool:
-                statuses[path] = list(pool.map(lambda _n, p=path, e=etag: get(p, e)[0], range(20)))
+    statuses = {}
+    for path in ["/feed/", "/sitemap.xml"]:
+        _status, etag = get(path)
+        with ThreadPoolExecutor(4) as pool:
+            statuses[path] = list(pool.map(lambda _n, p=path, e=etag: get(p, e)[0], range(20)))
 
     assert statuses == {"/feed/": [304] * 20, "/sitemap.xml": [304] * 20}
