@@ -17,7 +17,6 @@ from botocore.exceptions import ClientError
 from django.conf import settings as django_settings
 from django.core.exceptions import ImproperlyConfigured
 from django.core.files.uploadedfile import SimpleUploadedFile
-from django.urls import reverse
 from moto import mock_aws
 from storages.backends.s3 import S3Storage
 
@@ -32,7 +31,6 @@ from tests.test_images import ALT, covered_article, image_bytes
 # The admin tests' signed-in editor.
 editor = test_admin.editor
 editor_client = test_admin.editor_client
-article_form = test_admin.article_form
 
 pytestmark = pytest.mark.django_db
 
@@ -76,10 +74,7 @@ def keys(client) -> set[str]:
 
 
 def post_cover(client, editor, category, upload):
-    return client.post(
-        reverse("admin:articles_article_add"),
-        article_form(category, author=editor.pk, cover_image=upload, cover_alt="Teal square"),
-    )
+    return test_admin.add_article(client, category, cover_image=upload, cover_alt="Teal square")
 
 
 # Settings from the environment ----------------------------------------------
