@@ -6,7 +6,7 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
-from articles.models import Article, AuthorProfile, Category, DailyViews, Reviewer
+from articles.models import AuthorProfile, Category, DailyViews, Reviewer
 from articles.services import import_article_file
 
 DEMO_DIR = Path(__file__).resolve().parents[2] / "demo"
@@ -56,21 +56,19 @@ CATEGORY_EXTRAS = {
         )
     },
 }
-# (slug, name, credentials, bio, category slugs whose demo articles they reviewed)
+# (slug, name, credentials, bio); the demo articles name their reviewer.
 REVIEWERS = [
     (
         "samuel-okafor",
         "Dr Samuel Okafor",
         "MD, General Practice",
         "Samuel is a family doctor with fifteen years in primary care.",
-        {"health"},
     ),
     (
         "lena-fischer",
         "Dr Lena Fischer",
         "MD, Psychiatry",
         "Lena is a consultant psychiatrist who works in community mental health.",
-        {"mental-health"},
     ),
 ]
 # (username, first name, last name, credentials, bio)
@@ -122,14 +120,6 @@ class Command(BaseCommand):
     def add_recent_views(self, article):
         DailyViews.objects.bulk_create(recent_daily_views(article, timezone.now().date()))
 
-    def add_review(self, article, reviewers):
-        """Mark a new demo article in a medical category as reviewed on its publish day."""
-        reviewer = reviewers.get(article.category.slug)
-        if reviewer is not None:
-            Article.objects.filter(pk=article.pk).update(
-                reviewed_by=reviewer, last_reviewed=article.published_at.date()
-            )
-
     @transaction.atomic
     def handle(self, *args, **options):
         for name, slug, parent_slug, position, description in CATEGORIES:
@@ -157,12 +147,10 @@ class Command(BaseCommand):
             AuthorProfile.objects.get_or_create(
                 user=user, defaults={"credentials": credentials, "bio": bio}
             )
-        reviewers = {}
-        for slug, name, credentials, bio, category_slugs in REVIEWERS:
-            reviewer, _ = Reviewer.objects.get_or_create(
+        for slug, name, credentials, bio in REVIEWERS:
+            Reviewer.objects.get_or_create(
                 slug=slug, defaults={"name": name, "credentials": credentials, "bio": bio}
             )
-            reviewers.update(dict.fromkeys(category_slugs, reviewer))
         counts = {"created": 0, "skipped": 0}
         files = sorted(DEMO_DIR.glob("*.md"))
         for number, path in enumerate(files, start=1):
@@ -170,7 +158,6 @@ class Command(BaseCommand):
             counts[result.action] += 1
             if result.action == "created":
                 self.add_recent_views(result.article)
-                self.add_review(result.article, reviewers)
             if options["verbosity"] > 0:
                 self.stdout.write(
                     f"[{number}/{len(files)}] {result.action} {result.article.get_absolute_url()}"
