@@ -335,6 +335,8 @@ class ReferenceForm(forms.ModelForm):
 
 
 class ReferenceFormSet(forms.BaseInlineFormSet):
+    """Save an article's reference rows, numbering those left without a position."""
+
     def save(self, commit=True):
         self.number_unpositioned_rows()
         return super().save(commit)
@@ -617,12 +619,13 @@ class ArticleAdmin(CategoryPickerMixin, admin.ModelAdmin):
             (
                 (
                     Truncator(sentence.text).words(60),
+                    # What to change: long sentences split, long words simplify.
                     ngettext(
-                        "%(words)d word, grade %(grade).1f",
-                        "%(words)d words, grade %(grade).1f",
+                        "%(words)d word, %(syllables).1f syllables a word",
+                        "%(words)d words, %(syllables).1f syllables a word",
                         sentence.words,
                     )
-                    % {"words": sentence.words, "grade": sentence.grade},
+                    % {"words": sentence.words, "syllables": sentence.syllables / sentence.words},
                 )
                 for sentence in hard
             ),
@@ -890,10 +893,16 @@ def line_diff(old: str, new: str, *, context: int = DIFF_CONTEXT) -> list[tuple[
     matcher = difflib.SequenceMatcher(a=old_lines, b=new_lines, autojunk=False)
     if all(tag == "equal" for tag, *_range in matcher.get_opcodes()):
         return []
+
+    def unchanged(start, end):
+        # Saying "1 unchanged line" takes the room of showing it.
+        if end - start > 1:
+            return [("…", end - start)]
+        return [(" ", line) for line in new_lines[start:end]]
+
     lines, shown_up_to = [], 0
     for group in matcher.get_grouped_opcodes(context):
-        if group[0][3] > shown_up_to:
-            lines.append(("…", group[0][3] - shown_up_to))
+        lines += unchanged(shown_up_to, group[0][3])
         for tag, i1, i2, j1, j2 in group:
             if tag == "equal":
                 lines += [(" ", line) for line in new_lines[j1:j2]]
@@ -901,9 +910,7 @@ def line_diff(old: str, new: str, *, context: int = DIFF_CONTEXT) -> list[tuple[
                 lines += [("-", line) for line in old_lines[i1:i2]]
                 lines += [("+", line) for line in new_lines[j1:j2]]
         shown_up_to = group[-1][4]
-    if len(new_lines) > shown_up_to:
-        lines.append(("…", len(new_lines) - shown_up_to))
-    return lines
+    return lines + unchanged(shown_up_to, len(new_lines))
 
 
 @admin.register(Reviewer)
@@ -928,6 +935,7 @@ class SiteSettingsAdmin(admin.ModelAdmin):
 @admin.register(AuthorProfile)
 class AuthorProfileAdmin(admin.ModelAdmin):
     form = AuthorProfileAdminForm
+    formfield_overrides = {models.ImageField: {"form_class": CheckedImageField}}
     list_display = ["user", "credentials"]
     list_select_related = ["user"]
     search_fields = ["user__username", "user__first_name", "user__last_name", "credentials"]
@@ -958,11 +966,12 @@ class AuthorProfileAdmin(admin.ModelAdmin):
         own = obj is None or obj.user_id == request.user.pk
         return own or super().has_change_permission(request, obj)
 
-    def get_readonly_fields(self, request, obj=None):
-        readonly = list(super().get_readonly_fields(request, obj))
+    def get_exclude(self, request, obj=None):
+        exclude = list(super().get_exclude(request, obj) or [])
         if not super().has_change_permission(request):
-            readonly.append("user")
-        return readonly
+            # Whose profile it is stays fixed; the page's title names them.
+            exclude.append("user")
+        return exclude
 
     def get_urls(self):
         mine = self.admin_site.admin_view(self.my_profile_view)

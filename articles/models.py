@@ -642,7 +642,9 @@ class ArticleRevision(models.Model):
         _("changes"),
         max_length=300,
         blank=True,
-        help_text=_("What changed since the revision before, for example “Body: +3/−1 lines”."),
+        help_text=_(
+            "What changed since the revision before, for example “Body: +3/\u22121 lines”."
+        ),
     )
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,

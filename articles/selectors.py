@@ -369,6 +369,7 @@ def free_article_slug(slug: str) -> str:
         # Old addresses count as taken: they redirect to their article.
         taken = set(
             Article.objects.filter(slug__in=candidates)
+            .order_by()
             .values_list("slug", flat=True)
             .union(ArticleSlug.objects.filter(slug__in=candidates).values_list("slug", flat=True))
         )

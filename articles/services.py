@@ -367,23 +367,25 @@ def summarise_changes(previous: ArticleRevision | None, revision: ArticleRevisio
             % {"old": previous.get_status_display(), "new": revision.get_status_display()}
         )
     if previous.category_id != revision.category_id:
+        # A revision loses its category only when the category is deleted.
+        old_category = previous.category or gettext("(deleted)")
         changes.append(
-            gettext("Category: %(old)s → %(new)s")
-            % {"old": previous.category or "–", "new": revision.category or "–"}
+            gettext("Category: %(old)s → %(new)s") % {"old": old_category, "new": revision.category}
         )
     if text_lines(previous.title) != text_lines(revision.title):
         changes.append(gettext("Title edited"))
     old_tags, new_tags = set(previous.tags), set(revision.tags)
     if old_tags != new_tags:
         signed = [f"+{tag}" for tag in sorted(new_tags - old_tags)]
-        signed += [f"−{tag}" for tag in sorted(old_tags - new_tags)]
+        signed += [f"\u2212{tag}" for tag in sorted(old_tags - new_tags)]
         changes.append(gettext("Tags: %(tags)s") % {"tags": " ".join(signed)})
     if text_lines(previous.excerpt) != text_lines(revision.excerpt):
         changes.append(gettext("Excerpt edited"))
     added, removed = count_changed_lines(previous.body, revision.body)
     if added or removed:
         changes.append(
-            gettext("Body: +%(added)d/−%(removed)d lines") % {"added": added, "removed": removed}
+            gettext("Body: +%(added)d/\u2212%(removed)d lines")
+            % {"added": added, "removed": removed}
         )
     return " · ".join(changes) or gettext("No changes")
 

@@ -3,14 +3,16 @@ from io import BytesIO
 
 import pytest
 from django.contrib.auth import get_user_model
+from django.contrib.staticfiles import finders
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 from PIL import Image
 
 from articles.models import Article, Category
 from tests.admin_forms import admin_form
-from tests.factories import ArticleFactory, CategoryFactory
+from tests.factories import ArticleFactory, CategoryFactory, ReferenceFactory, StaffFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -233,3 +235,138 @@ def test_real_cover_upload_gets_renditions(editor_client, editor, health, settin
     assert '<source type="image/webp" srcset="' in html
     assert 'alt="Teal square"' in html
     assert '<meta property="og:image" content="http://testserver/media/renditions/' in html
+
+
+# Error pages, the favicon and the change list's columns ----------------------
+
+ADMIN_HEADER = "HealthHub administration"
+
+
+def test_unknown_admin_url_shows_an_admin_page_not_found_with_a_way_back(editor_client):
+    """A 404 under /admin/ is an admin page that says so and links back and to the admin index."""
+    came_from = "http://testserver" + reverse("admin:articles_article_changelist")
+    response = editor_client.get("/admin/no-such-page/", headers={"referer": came_from})
+    html = response.content.decode()
+
+    assert response.status_code == 404
+    assert ADMIN_HEADER in html
+    assert "<h1>Page not found</h1>" in html
+    assert f'<a href="{came_from}">Back to the previous page</a>' in html
+    assert f'<a href="{reverse("admin:index")}">Go to the admin home page</a>' in html
+
+
+def test_admin_page_not_found_offers_no_link_back_to_another_site(editor_client):
+    """A referer from another site gets no "previous page" link, only the admin home."""
+    response = editor_client.get(
+        "/admin/no-such-page/", headers={"referer": "https://evil.example/phish"}
+    )
+    html = response.content.decode()
+    assert response.status_code == 404
+    assert "evil.example" not in html
+    assert "Go to the admin home page" in html
+
+
+def test_public_page_not_found_stays_the_public_page(client, db):
+    """A 404 outside the admin is still the site's own page, without the admin around it."""
+    response = client.get("/no-such-page/")
+    html = response.content.decode()
+    assert response.status_code == 404
+    assert "Go to the home page" in html
+    assert ADMIN_HEADER not in html
+
+
+def test_refused_admin_page_shows_an_admin_permission_denied_page(client, db):
+    """An author opening Statistics gets a 403 admin page that explains it, not a bare "403 Forbidden"."""
+    client.force_login(StaffFactory(username="amelia", role="Authors"))
+    response = client.get(reverse("admin:articles_article_statistics"))
+    html = response.content.decode()
+
+    assert response.status_code == 403
+    assert ADMIN_HEADER in html
+    assert "<h1>Permission denied</h1>" in html
+    assert "Your role does not include this page." in html
+    assert "Go to the admin home page" in html
+
+
+def test_admin_pages_link_the_site_favicon(editor_client):
+    """The admin's pages, sign-in included, name the site's icon."""
+    icon = '<link rel="icon" type="image/png" href="/static/img/favicon.png">'
+    assert icon in editor_client.get(reverse("admin:index")).content.decode()
+    assert icon in Client().get(reverse("admin:login")).content.decode()
+
+
+def test_favicon_ico_redirects_to_the_site_icon(client, db):
+    """/favicon.ico answers with a cacheable redirect to the icon instead of a 404."""
+    response = client.get("/favicon.ico")
+    assert response.status_code == 302
+    assert response["Location"] == "/static/img/favicon.png"
+    assert "max-age=86400" in response["Cache-Control"]
+    assert finders.find("img/favicon.png")
+
+
+def test_changelist_shows_the_publish_date_without_the_time(editor_client, health):
+    """The publish date column is a short date, so the column stays narrow."""
+    published = timezone.make_aware(dt.datetime(2025, 1, 7, 9, 30))
+    ArticleFactory(category=health, published_at=published)
+    html = editor_client.get(reverse("admin:articles_article_changelist")).content.decode()
+    assert f'<time datetime="{published.isoformat()}">7 Jan 2025</time>' in html
+    assert "9:30 a.m." not in html
+
+
+# References inline -------------------------------------------------------------
+
+
+def add_inline_row(form, prefix, **fields):
+    """Add a row to an inline as "Add another" does, copying its empty template row."""
+    index = int(form[f"{prefix}-TOTAL_FORMS"])
+    template = f"{prefix}-__prefix__-"
+    for name in [name for name in form.names if name.startswith(template)]:
+        row_name = name.replace("__prefix__", str(index))
+        form.names.add(row_name)
+        if name in form:
+            form[row_name] = form[name]
+    form[f"{prefix}-TOTAL_FORMS"] = str(index + 1)
+    for name, value in fields.items():
+        form.set(f"{prefix}-{index}-{name}", value)
+    return form
+
+
+def reference_positions(article):
+    return list(article.references.values_list("position", "title"))
+
+
+def test_references_added_in_the_admin_are_numbered_in_form_order(editor_client, health):
+    """New reference rows, left without a position, follow the existing ones in the order shown."""
+    article = ArticleFactory(category=health)
+    ReferenceFactory(article=article, position=1, title="Existing study")
+    form = open_form(editor_client, change_url(article))
+    assert form["references-__prefix__-position"] == ""  # no 0 for every new row to keep
+    add_inline_row(form, "references", title="Second study", url="https://example.org/2")
+    add_inline_row(form, "references", title="Third study", url="https://example.org/3")
+
+    response = submit(editor_client, change_url(article), form)
+
+    assert response.status_code == 302
+    assert reference_positions(article) == [
+        (1, "Existing study"),
+        (2, "Second study"),
+        (3, "Third study"),
+    ]
+
+
+def test_reference_positions_typed_by_the_author_are_kept(editor_client, health):
+    """A typed position stays; rows left empty are numbered after the highest one."""
+    form = open_form(editor_client, ADD_URL)
+    for title, position in [("Unnumbered", ""), ("Typed five", "5"), ("Also unnumbered", "")]:
+        add_inline_row(
+            form, "references", title=title, position=position, doi=f"10.1000/{len(title)}"
+        )
+
+    response = submit(editor_client, ADD_URL, form, **NEW_ARTICLE, category=health.pk)
+
+    assert response.status_code == 302
+    assert reference_positions(Article.objects.get()) == [
+        (5, "Typed five"),
+        (6, "Unnumbered"),
+        (7, "Also unnumbered"),
+    ]

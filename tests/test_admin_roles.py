@@ -3,13 +3,24 @@
 import datetime as dt
 
 import pytest
+from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.management import call_command
+from django.db import connection
+from django.test import Client
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from articles.models import Article
-from tests.factories import ArticleFactory, ReviewerFactory, StaffFactory, TagFactory
+from articles.models import Article, AuthorProfile
+from tests.admin_forms import rendered_form
+from tests.factories import (
+    ArticleFactory,
+    ReviewerFactory,
+    StaffFactory,
+    TagFactory,
+    UserFactory,
+)
 from tests.test_admin import ADD_URL, NEW_ARTICLE, add_article, change_url, edit, open_form, submit
 
 pytestmark = pytest.mark.django_db
@@ -276,3 +287,208 @@ def test_site_settings_has_one_row_editors_can_change(client, editor):
     assert client.post(change, {"disclaimer": "Ask your doctor."}).status_code == 302
     delete = reverse("admin:articles_sitesettings_delete", args=[1])
     assert client.post(delete, {"post": "yes"}).status_code == 403
+
+
+# People: adding staff, their roles, signing in, their own profile ------------
+
+USER_ADD = "/admin/auth/user/add/"
+PASSWORD = "Lavender-Harbour-Window-73"
+
+
+@pytest.fixture
+def owner(db):
+    return get_user_model().objects.create_superuser("owner", "owner@example.com", PASSWORD)
+
+
+def sign_in(username, password):
+    """Fill in the admin's sign-in form as rendered and submit it from a fresh browser."""
+    client = Client()
+    form = rendered_form(client.get(reverse("admin:login")), "login-form")
+    response = client.post(
+        reverse("admin:login"), form.set("username", username).set("password", password)
+    )
+    return client, response
+
+
+def test_add_user_page_asks_for_the_staff_members_details_and_role(client, owner):
+    """The Add user page shows the account and name fields and a required Author/Editor role."""
+    response = login(client, owner).get(USER_ADD)
+    html = response.content.decode()
+    form = open_form(client, USER_ADD, "user")
+
+    assert form.names >= {
+        "username",
+        "password1",
+        "password2",
+        "first_name",
+        "last_name",
+        "email",
+        "role",
+    }
+    assert not form.names & {"usable_password", "is_staff", "groups"}
+    for label in ("Username", "Password", "Password confirmation", "First name", "Last name"):
+        assert f">{label}:</label>" in html
+    assert ">Email address:</label>" in html
+    assert '<label class="required" for="id_role">Role:</label>' in html
+    assert '<select name="role" required aria-describedby="id_role_helptext" id="id_role">' in html
+    assert '<option value="Authors">Author</option>' in html
+    assert '<option value="Editors">Editor</option>' in html
+
+
+def test_owner_adds_an_author_who_can_then_sign_in(client, owner):
+    """A user saved with the Author role is staff, in Authors, has a profile and signs in."""
+    form = open_form(login(client, owner), USER_ADD, "user")
+    response = submit(
+        client,
+        USER_ADD,
+        form,
+        username="ruth",
+        password1=PASSWORD,
+        password2=PASSWORD,
+        first_name="Ruth",
+        last_name="Writer",
+        email="ruth@example.org",
+        role="Authors",
+    )
+
+    assert response.status_code == 302
+    ruth = get_user_model().objects.get(username="ruth")
+    assert ruth.is_staff and not ruth.is_superuser
+    assert (ruth.first_name, ruth.last_name, ruth.email) == ("Ruth", "Writer", "ruth@example.org")
+    assert list(ruth.groups.values_list("name", flat=True)) == ["Authors"]
+    assert AuthorProfile.objects.filter(user=ruth).exists()
+    ruth_client, signed_in = sign_in("ruth", PASSWORD)
+    assert signed_in.status_code == 302
+    assert ruth_client.get(reverse("admin:articles_article_add")).status_code == 200
+
+
+def test_adding_a_user_without_a_role_is_refused(client, owner):
+    """Leaving the role empty shows a form error and creates nobody."""
+    form = open_form(login(client, owner), USER_ADD, "user")
+    response = submit(
+        client, USER_ADD, form, username="ruth", password1=PASSWORD, password2=PASSWORD
+    )
+
+    assert response.status_code == 200
+    assert "This field is required." in response.content.decode()
+    assert not get_user_model().objects.filter(username="ruth").exists()
+
+
+def test_user_changelist_shows_each_role_in_the_same_number_of_queries(
+    client, owner, author, editor
+):
+    """The Role column reads Site owner, Editor, Author or a dash, without a query per row."""
+    UserFactory(username="reader")
+    url = reverse("admin:auth_user_changelist")
+    client = login(client, owner)
+    with CaptureQueriesContext(connection) as few:
+        html = client.get(url).content.decode()
+    StaffFactory.create_batch(4, role="Authors")
+    StaffFactory.create_batch(4, role="Editors")
+    with CaptureQueriesContext(connection) as many:
+        client.get(url)
+
+    assert "<span>Role</span>" in html
+    for role in ("Site owner", "Editor", "Author", "—"):
+        assert f'<td class="field-role">{role}</td>' in html
+    assert len(many) == len(few)
+
+
+def test_non_staff_user_with_the_right_password_is_told_they_have_no_access(db):
+    """A signed-up user who is not staff learns the account has no admin access, not "wrong password"."""
+    reader = UserFactory(username="reader")
+    reader.set_password(PASSWORD)
+    reader.save()
+
+    client, response = sign_in("reader", PASSWORD)
+
+    html = response.content.decode()
+    assert response.status_code == 200
+    assert "This account has no access to the admin." in html
+    assert "Please enter the correct" not in html
+    assert "_auth_user_id" not in client.session
+
+
+@pytest.mark.parametrize(
+    ("username", "password"),
+    [("reader", "wrong-password"), ("nobody", PASSWORD), ("retired", PASSWORD)],
+)
+def test_without_the_right_password_nothing_tells_whether_the_account_exists(
+    db, username, password
+):
+    """A wrong password, an unknown name and an inactive account all get the usual message."""
+    for name, active in (("reader", True), ("retired", False)):
+        user = UserFactory(username=name, is_active=active)
+        user.set_password(PASSWORD)
+        user.save()
+
+    _client, response = sign_in(username, password)
+
+    html = response.content.decode()
+    assert "Please enter the correct username and password for a staff account." in html
+    assert "no access" not in html
+
+
+def test_admin_pages_link_to_my_profile(client, author):
+    """The user tools on every admin page offer "My profile"."""
+    html = login(client, author).get(reverse("admin:index")).content.decode()
+    assert f'<a href="{reverse("admin:articles_authorprofile_mine")}">My profile</a>' in html
+
+
+def test_my_profile_opens_the_users_own_profile_creating_it(client, author):
+    """My profile leads an author without a profile to a new one of their own."""
+    response = login(client, author).get(reverse("admin:articles_authorprofile_mine"))
+
+    profile = AuthorProfile.objects.get(user=author)
+    assert response.status_code == 302
+    assert response.url == reverse("admin:articles_authorprofile_change", args=[profile.pk])
+    client.get(reverse("admin:articles_authorprofile_mine"))
+    assert AuthorProfile.objects.filter(user=author).count() == 1
+
+
+def test_author_edits_their_own_profile_but_not_whose_it_is(client, author):
+    """An author changes their bio and credentials; the profile's user is not a field for them."""
+    profile = AuthorProfile.objects.create(user=author)
+    url = reverse("admin:articles_authorprofile_change", args=[profile.pk])
+    form = open_form(login(client, author), url, "authorprofile")
+
+    assert "user" not in form.names
+    response = submit(
+        client, url, form, credentials="RN, MSc Public Health", bio="Writes about sleep."
+    )
+
+    assert response.status_code == 302
+    profile.refresh_from_db()
+    assert (profile.user, profile.credentials, profile.bio) == (
+        author,
+        "RN, MSc Public Health",
+        "Writes about sleep.",
+    )
+
+
+def test_author_cannot_see_or_change_another_authors_profile(client, author, other_author):
+    """Another author's profile answers 404 and is not listed; only one's own is."""
+    mine = AuthorProfile.objects.create(user=author, credentials="Mine")
+    theirs = AuthorProfile.objects.create(user=other_author, credentials="Theirs")
+    url = reverse("admin:articles_authorprofile_change", args=[theirs.pk])
+    client = login(client, author)
+
+    assert client.get(url).status_code == 404
+    assert client.post(url, {"credentials": "Changed"}).status_code == 404
+    theirs.refresh_from_db()
+    assert theirs.credentials == "Theirs"
+    listing = client.get(reverse("admin:articles_authorprofile_changelist")).content.decode()
+    assert str(mine.user) in listing
+    assert str(other_author) not in listing
+
+
+def test_editor_still_sees_and_reassigns_every_profile(client, editor, author, other_author):
+    """Editors list every author's profile, and their change form keeps the user field."""
+    AuthorProfile.objects.create(user=author)
+    theirs = AuthorProfile.objects.create(user=other_author)
+    client = login(client, editor)
+    listing = client.get(reverse("admin:articles_authorprofile_changelist")).content.decode()
+    url = reverse("admin:articles_authorprofile_change", args=[theirs.pk])
+
+    assert "amelia" in listing and "bruno" in listing
+    assert "user" in open_form(client, url, "authorprofile").names

@@ -1,6 +1,7 @@
 """No lost edits, revisions, admin actions and statistics, through the admin's URLs."""
 
 import datetime as dt
+from html.parser import HTMLParser
 
 import pytest
 from django.contrib.admin.helpers import ACTION_CHECKBOX_NAME
@@ -12,7 +13,7 @@ from articles.admin import ArticleAdminForm
 from articles.models import Article, ArticleRevision, DailyViews
 from articles.services import record_revision
 from tests.factories import ArticleFactory, CategoryFactory, ReviewerFactory, StaffFactory
-from tests.test_admin import change_url, edit, open_form, submit
+from tests.test_admin import add_article, change_url, edit, open_form, submit
 
 pytestmark = pytest.mark.django_db
 
@@ -90,6 +91,60 @@ def test_each_admin_save_records_a_revision_with_who_and_tags(editor_client, edi
     assert revision.category == health
 
 
+class _DiffReader(HTMLParser):
+    """Read a revision page: per heading, the diff lines as shown, (sign, text).
+
+    Text only screen readers get (class visually-hidden) is left out.
+    """
+
+    def __init__(self):
+        super().__init__(convert_charrefs=True)
+        self.fields: dict[str, list[tuple[str, str]]] = {}
+        self._heading = None
+        self._lines = None
+        self._line = None
+        self._open: list[set[str]] = []  # classes of the tags open in the current line
+
+    def handle_starttag(self, tag, attrs):
+        classes = set((dict(attrs).get("class") or "").split())
+        if self._line is not None:
+            self._open.append(classes)
+        elif tag == "h2":
+            self._heading = ""
+        elif classes & {"diff-line", "diff-skip"} and self._lines is not None:
+            self._line, self._open = ["", ""], [classes]
+
+    def handle_endtag(self, tag):
+        if self._line is not None:
+            self._open.pop()
+            if not self._open:
+                self._lines.append(tuple(self._line))
+                self._line = None
+        elif tag == "h2" and self._heading is not None:
+            self._lines = self.fields.setdefault(" ".join(self._heading.split()), [])
+            self._heading = None
+
+    def handle_data(self, data):
+        if self._heading is not None:
+            self._heading += data
+        elif self._line is not None:
+            classes = set().union(*self._open)
+            if "visually-hidden" not in classes:
+                self._line[0 if "diff-sign" in classes else 1] += data
+
+
+def shown_diff(response) -> dict[str, list[tuple[str, str]]]:
+    """Return the diff lines of each field heading of a revision page, as a reader sees them."""
+    assert response.status_code == 200
+    reader = _DiffReader()
+    reader.feed(response.content.decode())
+    return reader.fields
+
+
+def revision_url(revision):
+    return reverse("admin:articles_article_revision", args=[revision.article_id, revision.pk])
+
+
 def test_revision_page_shows_a_readable_diff(editor_client, editor, health):
     """Comparing an old revision with the current article marks removed and added lines."""
     article = ArticleFactory(category=health, author=editor, body="Old line.\n\nShared line.\n")
@@ -97,13 +152,100 @@ def test_revision_page_shows_a_readable_diff(editor_client, editor, health):
     article.body = "New line.\n\nShared line.\n"
     article.save()
 
-    url = reverse("admin:articles_article_revision", args=[article.pk, old.pk])
-    html = editor_client.get(url).content.decode()
-    assert '<div class="del">- Old line.</div>' in html
-    assert '<div class="ins">+ New line.</div>' in html
+    response = editor_client.get(revision_url(old))
+    assert shown_diff(response)["Body"] == [
+        ("\u2212", "Old line."),
+        ("+", "New line."),
+        ("", ""),
+        ("", "Shared line."),
+    ]
+    html = response.content.decode()
+    assert '<span class="visually-hidden">Removed: </span>Old line.' in html
+    assert '<span class="visually-hidden">Added: </span>New line.' in html
     assert "Restore this revision" in html
     history = editor_client.get(reverse("admin:articles_article_revisions", args=[article.pk]))
-    assert url in history.content.decode()
+    assert revision_url(old) in history.content.decode()
+
+
+def test_revision_diff_shows_changes_in_context_and_collapses_the_rest(
+    editor_client, editor, health
+):
+    """Only three unchanged lines around each change are shown; longer runs are counted."""
+    lines = [f"Line {n}." for n in range(1, 21)]
+    article = ArticleFactory(category=health, author=editor, body="\n".join(lines))
+    old = record_revision(article, user=editor)
+    lines[9] = "Line ten, rewritten."
+    lines.insert(12, "A line added after twelve.")
+    article.body = "\n".join(lines)
+    article.save()
+
+    assert shown_diff(editor_client.get(revision_url(old)))["Body"] == [
+        ("", "⋯ 6 unchanged lines"),
+        ("", "Line 7."),
+        ("", "Line 8."),
+        ("", "Line 9."),
+        ("\u2212", "Line 10."),
+        ("+", "Line ten, rewritten."),
+        ("", "Line 11."),
+        ("", "Line 12."),
+        ("+", "A line added after twelve."),
+        ("", "Line 13."),
+        ("", "Line 14."),
+        ("", "Line 15."),
+        ("", "⋯ 5 unchanged lines"),
+    ]
+
+
+def test_body_saved_again_from_a_browser_compares_as_unchanged(editor_client, editor, health):
+    """A body the browser sends back with \\r\\n line endings is stored and compared as the same text."""
+    body = "Intro.\n\n## Why it matters\n\nSome reasons."
+    article = ArticleFactory(category=health, author=editor, body=body)
+    imported = record_revision(article)
+    form = open_form(editor_client, change_url(article))
+
+    response = submit(
+        editor_client,
+        change_url(article),
+        form,
+        title="A clearer title",
+        body=form["body"].replace("\n", "\r\n"),
+    )
+
+    assert response.status_code == 302
+    article.refresh_from_db()
+    assert article.body == body
+    assert article.revisions.first().summary == "Title edited"
+    diffs = shown_diff(editor_client.get(revision_url(imported)))
+    assert diffs["Body (unchanged)"] == []
+    assert diffs["Title"] == [("\u2212", imported.title), ("+", "A clearer title")]
+
+
+def test_revision_stored_with_carriage_returns_compares_as_unchanged(editor_client, editor, health):
+    """An older revision saved with \\r\\n line endings shows no change against the same text."""
+    article = ArticleFactory(category=health, author=editor, body="One.\n\nTwo.\n")
+    old = record_revision(article, user=editor)
+    ArticleRevision.objects.filter(pk=old.pk).update(body="One.\r\n\r\nTwo.\r\n")
+
+    assert shown_diff(editor_client.get(revision_url(old)))["Body (unchanged)"] == []
+
+
+def test_revisions_page_says_what_each_save_changed(editor_client, editor, health):
+    """Each revision in the list has a one-line summary of its changes since the one before."""
+    add_article(editor_client, health, body="Intro.\n\nSystolic and diastolic.")
+    article = Article.objects.get()
+    edit(
+        editor_client,
+        article,
+        status=Article.Status.IN_REVIEW,
+        body="Intro.\n\nSystolic and diastolic.\n\nWhen to see a doctor.",
+    )
+
+    response = editor_client.get(reverse("admin:articles_article_revisions", args=[article.pk]))
+    html = response.content.decode()
+    assert "<th>Changes</th>" in html
+    assert "<td>Status: Draft → In review · Body: +2/\u22120 lines</td>" in html
+    assert "<td>Created</td>" in html
+    assert html.index("Status: Draft → In review") < html.index("<td>Created</td>")
 
 
 def test_restoring_a_revision_brings_it_back_and_records_a_new_one(editor_client, editor, health):

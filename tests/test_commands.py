@@ -357,6 +357,55 @@ def test_imported_article_is_served_at_its_url(tmp_path, client, views_line, sho
     assert Article.objects.get().view_count == stored
 
 
+WITHOUT_AUTHOR = GOOD_FRONT_MATTER.replace("author: dana\n", "")
+
+
+@pytest.mark.django_db
+def test_import_credits_files_without_an_author_to_the_author_option(tmp_path):
+    """--author credits files that name no author; a file's own author still wins."""
+    amelia = UserFactory(username="amelia")
+    unsigned = write_article(tmp_path / "unsigned.md", WITHOUT_AUTHOR)
+    signed = write_article(
+        tmp_path / "signed.md", "title: Walking\ncategory: Health\nauthor: dana\n"
+    )
+
+    stdout, stderr, error = import_articles("--author", "amelia", unsigned, signed)
+
+    assert error is None, stderr
+    assert "2 files: 2 created, 0 updated, 0 failed." in stdout
+    assert Article.objects.get(slug="sleep-and-stress").author == amelia
+    assert Article.objects.get(slug="walking").author.username == "dana"
+
+
+@pytest.mark.django_db
+def test_import_with_an_unknown_author_option_stops_before_importing(tmp_path):
+    """--author naming no existing user fails at once: no article, user or category is created."""
+    path = write_article(tmp_path / "unsigned.md", WITHOUT_AUTHOR)
+
+    stdout, _, error = import_articles("--author", "nobody", path)
+
+    assert str(error) == "--author nobody: no user with that username; nothing imported."
+    assert stdout == ""
+    assert not Article.objects.exists()
+    assert not Category.objects.exists()
+    assert not get_user_model().objects.exists()
+
+
+@pytest.mark.django_db
+def test_import_without_an_author_or_the_option_names_the_option(tmp_path):
+    """A file with no author and no --author fails on the author field and says how to fix it."""
+    path = write_article(tmp_path / "unsigned.md", WITHOUT_AUTHOR)
+
+    _, stderr, error = import_articles(path)
+
+    assert str(error) == "1 file: 0 created, 0 updated, 1 failed."
+    assert stderr.strip() == (
+        f"[1/1] {path}: error in author: required: the username of the article's author "
+        "(or import with --author)"
+    )
+    assert not Article.objects.exists()
+
+
 # load_demo -----------------------------------------------------------------
 
 

@@ -13,8 +13,10 @@ from django.template import Context, Template
 from PIL import Image, ImageCms
 
 from articles.images import (
+    cover_help_text,
     delete_article_files,
     delete_renditions,
+    format_size,
     rendition_names,
     rendition_widths,
     sync_renditions,
@@ -495,20 +497,47 @@ def test_upload_validation_refuses_files_over_the_size_limit(settings):
         validate_image_upload(upload)
 
     assert error.value.code == "file_too_large"
-    assert "the limit is 1.0\xa0KB" in error.value.messages[0]
+    assert "the limit is 1\xa0kB" in error.value.messages[0]
 
 
 def test_upload_validation_defaults_to_ten_megabytes(settings):
-    """Without the setting, the limit is 10 MB."""
+    """Without the setting, the limit is 10 MB: 10,000,000 bytes, as the label says."""
     if hasattr(settings, "HEALTHHUB_MAX_UPLOAD_MB"):
         del settings.HEALTHHUB_MAX_UPLOAD_MB
     upload = ContentFile(image_bytes((32, 32), image_format="PNG"), name="ok.png")
-    upload.size = 10 * 1024 * 1024 + 1
+    upload.size = 10_000_000
+    validate_image_upload(upload)
+    upload.size = 10_000_001
 
     with pytest.raises(ValidationError) as error:
         validate_image_upload(upload)
 
-    assert "the limit is 10.0\xa0MB" in error.value.messages[0]
+    assert "The file is 10.1\xa0MB; the limit is 10\xa0MB." in error.value.messages[0]
+
+
+@pytest.mark.parametrize(
+    ("size", "shown"),
+    [
+        (999, "999 bytes"),
+        (1_000, "1\xa0kB"),
+        (812_345, "812.3\xa0kB"),
+        (999_999, "1\xa0MB"),
+        (10_000_000, "10\xa0MB"),
+        (10_485_760, "10.5\xa0MB"),
+    ],
+)
+def test_file_sizes_are_shown_in_decimal_units(size, shown):
+    """Sizes read in kB and MB of 1,000 and 1,000,000 bytes, the units of the limit."""
+    assert format_size(size) == shown
+
+
+def test_cover_help_text_names_formats_limits_and_sizes(settings):
+    """The cover's help text gives the formats, the size limit and the recommended width."""
+    settings.HEALTHHUB_MAX_UPLOAD_MB = 5
+    text = cover_help_text()
+    assert "JPEG, PNG, WebP or GIF, up to 5\xa0MB and 40 megapixels." in text
+    assert "at least 1,600 pixels wide" in text
+    assert "1,200 \u00d7 630" in text
 
 
 def test_upload_validation_refuses_too_many_pixels():

@@ -149,3 +149,64 @@ def test_readability_grade_is_computed_at_save(health):
     )
     assert easy.readability_grade < 3
     assert hard.readability_grade > 8
+
+
+PROSE = (
+    "Blood pressure is the force of blood pushing against the walls of your arteries. "
+    "Your doctor measures it with a cuff around your upper arm."
+)
+
+
+def test_reading_grade_is_the_same_whatever_tables_and_lists_surround_the_prose(health):
+    """A table, a list and headings beside the same paragraphs leave the grade unchanged."""
+    table = "| Reading | Meaning |\n|---|---|\n" + "| 120 | Normal |\n" * 30
+    bullets = "".join(f"- item {n}\n" for n in range(20))
+    plain = ArticleFactory(category=health, body=PROSE)
+    laid_out = ArticleFactory(
+        category=health, body=f"## What it is\n\n{PROSE}\n\n{table}\n## Tips\n\n{bullets}"
+    )
+    assert plain.readability_grade is not None
+    assert laid_out.readability_grade == plain.readability_grade
+
+
+def test_a_body_without_paragraphs_has_no_reading_grade(health):
+    """Only lists and a table: nothing to grade, so no grade rather than a made-up one."""
+    article = ArticleFactory(category=health, body="## Tips\n\n- Drink water\n- Sleep\n")
+    assert article.readability_grade is None
+
+
+def test_category_path_runs_from_the_top_category_down(health, mental_health):
+    """A sub-category's path names its parent first, then itself; its name stays bare."""
+    assert mental_health.path == "Health \u203a Mental Health"
+    assert health.path == "Health"
+    assert str(mental_health) == "Mental Health"
+
+
+def test_every_category_path_comes_from_one_query(health, mental_health, django_assert_num_queries):
+    """Category.paths() labels a whole tree, however deep, in one query."""
+    anxiety = CategoryFactory(name="Anxiety", slug="anxiety", parent=mental_health)
+    with django_assert_num_queries(1):
+        paths = Category.paths()
+    assert paths == {
+        health.pk: "Health",
+        mental_health.pk: "Health \u203a Mental Health",
+        anxiety.pk: "Health \u203a Mental Health \u203a Anxiety",
+    }
+
+
+def test_saving_stores_typed_text_with_newline_line_endings(health):
+    """Title, excerpt, body and note keep no carriage returns, as imported text has none."""
+    article = ArticleFactory(
+        category=health,
+        title="Sleep\r\n",
+        excerpt="Rest.\r\nRepeat.",
+        body="First line.\r\n\r\n## Next\r\nOld Mac line.\rEnd.\r\n",
+        review_note="Shorter,\r\nplease.",
+    )
+    article.refresh_from_db()
+    assert (article.title, article.excerpt, article.body, article.review_note) == (
+        "Sleep\n",
+        "Rest.\nRepeat.",
+        "First line.\n\n## Next\nOld Mac line.\nEnd.\n",
+        "Shorter,\nplease.",
+    )

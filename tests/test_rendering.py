@@ -1,4 +1,6 @@
-from articles.rendering import render_markdown
+import pytest
+
+from articles.rendering import render_body, render_markdown
 
 
 def test_sections_get_stable_heading_ids():
@@ -50,3 +52,65 @@ def test_lists_tables_and_emphasis_are_kept():
     assert "<em>two</em>" in html
     assert "<table>" in html
     assert "<td>1</td>" in html
+
+
+def test_images_from_static_files_and_site_paths_are_kept():
+    """Images under STATIC_URL or at a path on this site keep their source."""
+    html = render_markdown("![a](/static/img/logo.png) ![b](/guides/chart.png) ![c](chart.png)")
+    assert 'src="/static/img/logo.png"' in html
+    assert 'src="/guides/chart.png"' in html
+    assert 'src="chart.png"' in html
+
+
+@pytest.mark.parametrize(
+    "src",
+    [
+        "//evil.example/p.gif",
+        "/\\evil.example/p.gif",
+        "/&#9;/evil.example/p.gif",
+        " https://evil.example/p.gif",
+        "jav ascript:alert(1)",
+        "data:image/gif;base64,R0lGODlhAQABAAAAACw=",
+    ],
+    ids=["protocol-relative", "backslash", "tab", "leading-space", "inner-space", "data"],
+)
+def test_disguised_external_images_lose_their_source(src):
+    """Addresses a browser would load from another host, however written, are dropped."""
+    html = render_markdown(f'<img src="{src}" alt="x">')
+    assert "src=" not in html
+    assert "evil.example" not in html
+    assert "ascript" not in html
+
+
+def test_the_report_lists_what_the_sanitizer_removed():
+    """A script, an event handler, a javascript: link and an outside image are reported."""
+    rendered = render_body(
+        'Hi <script>alert(1)</script>\n\n<p onclick="x()">hi</p>\n\n'
+        "[bad](javascript:alert(1)) ![spy](https://evil.example/p.gif)",
+        report=True,
+    )
+    assert [str(removal) for removal in rendered.removed] == [
+        "<script> element",
+        "onclick attribute",
+        "link to “javascript:alert(1)”",
+        "image “https://evil.example/p.gif”",
+    ]
+    assert rendered.foreign_images == ("https://evil.example/p.gif",)
+
+
+def test_ordinary_markdown_has_nothing_to_report():
+    """Headings, links, images from media, tables and emphasis report no removals."""
+    rendered = render_body(
+        "# Top\n\n## Part\n\nSee [the NHS](https://www.nhs.uk/ 'NHS') and **this**.\n\n"
+        "![chart](/media/covers/chart.png)\n\n| a | b |\n|---|---|\n| 1 | 2 |\n\n"
+        "> Quoted.\n\n```\ncode <b>\n```\n",
+        report=True,
+    )
+    assert rendered.removed == ()
+    assert rendered.foreign_images == ()
+
+
+def test_without_a_report_rendering_skips_the_comparison():
+    """A plain render, as every save does, carries no report."""
+    rendered = render_body("<script>alert(1)</script> ![x](https://evil.example/p.gif)")
+    assert (rendered.removed, rendered.foreign_images) == ((), ())

@@ -119,3 +119,16 @@ def test_admin_stores_uploads_under_fresh_random_names(
     assert len(filename) < 80
     assert "passwd" not in filename
     assert all(media_root in path.parents for path in media_root.rglob("*"))
+
+
+def test_author_photo_refuses_an_svg_naming_the_formats(editor_client, editor, media_root):
+    """An SVG renamed .jpg as an author's photo gets the same clear message as a cover."""
+    url = "/admin/articles/authorprofile/add/"
+    form = test_admin.open_form(editor_client, url, "authorprofile")
+    upload = SimpleUploadedFile("me.jpg", SVG, content_type="image/jpeg")
+
+    response = test_admin.submit(editor_client, url, form, user=editor.pk, photo=upload)
+
+    assert response.status_code == 200
+    assert response.context["adminform"].form.errors["photo"] == [NO_SVG]
+    assert not [path for path in media_root.rglob("*") if path.is_file()]

@@ -15,7 +15,9 @@ from django.test import Client
 from django.urls import reverse
 
 from articles.models import Article, AuthorProfile, Category
+from articles.rendering import render_body
 from tests.factories import ArticleFactory
+from tests.test_admin import add_article
 from tests.xss import PAYLOADS, feed_problems, html_problems
 
 IDS = [f"p{n:02d}" for n in range(len(PAYLOADS))]
@@ -176,3 +178,20 @@ def test_checker_catches_what_it_must():
     assert html_problems('<a href="jav&#x09;ascript:alert(1)">x</a>')
     assert html_problems('<a href=" &#14; javascript:alert(1)">x</a>')
     assert html_problems('<script type="application/ld+json">{"a": "</script>')
+
+
+def test_sanitizer_reports_in_the_admin_stay_inert(client, db):
+    """The body error naming outside images, and the warning listing removals, carry payloads as text."""
+    client.force_login(get_user_model().objects.create_superuser("reporter", "r@example.com", "pw"))
+    category = Category.objects.create(name="Reports", slug="reports")
+    refused = add_article(client, category, body="\n\n".join(PAYLOADS))
+    assert refused.status_code == 200
+    assert refused.context["adminform"].form.errors["body"]
+    assert_clean(refused, "body error")
+
+    harmless = [p for p in PAYLOADS if not render_body(p, report=True).foreign_images]
+    saved = add_article(client, category, body="\n\n".join(harmless))
+    assert saved.status_code == 302, saved.context["adminform"].form.errors
+    shown = client.get(saved["Location"])
+    assert "left out of the page" in shown.content.decode()
+    assert_clean(shown, "removal warning")

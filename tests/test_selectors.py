@@ -126,3 +126,27 @@ def test_an_edit_through_another_process_is_seen_within_a_second(health, monkeyp
     later = time.monotonic() + selectors.VERSION_MEMO_SECONDS + 0.1
     monkeypatch.setattr(selectors.time, "monotonic", lambda: later)
     assert selectors.content_version() == version + 1
+
+
+def test_free_article_slug_counts_on_from_a_numbered_slug(health):
+    """A taken "walking-3" suggests "walking-2" if free, never "walking-3-2"."""
+    ArticleFactory(category=health, slug="walking")
+    ArticleFactory(category=health, slug="walking-3")
+    assert selectors.free_article_slug("walking-3") == "walking-2"
+
+
+def test_free_article_slug_fits_the_slug_field(health):
+    """A 200-character slug is shortened so that the suggestion is still a valid slug."""
+    long_slug = "a" * 199 + "b"
+    ArticleFactory(category=health, slug=long_slug)
+    free = selectors.free_article_slug(long_slug)
+    assert free == "a" * 198 + "-2"
+    assert len(free) <= Article._meta.get_field("slug").max_length
+
+
+def test_tag_suggestions_rank_by_articles_tagged_and_stop_at_the_limit(health):
+    """The tag on more articles comes first; ``limit`` caps the list."""
+    ArticleFactory(category=health, tags=["sleep", "sleek"])
+    ArticleFactory(category=health, tags=["sleek"])
+    assert selectors.tag_suggestions("sle") == ["sleek", "sleep"]
+    assert selectors.tag_suggestions("sle", limit=1) == ["sleek"]

@@ -10,11 +10,11 @@ from django.test import RequestFactory
 from django.utils import timezone
 
 from articles import services
-from articles.models import Article, ArticleSlug, AuthorProfile, DailyViews
+from articles.models import Article, ArticleRevision, ArticleSlug, AuthorProfile, DailyViews
 from articles.rendering import render_body
 from articles.roles import AUTHORS, EDITORS
 from articles.services import RENDERED_FIELDS, bulk_create_articles, record_view
-from tests.factories import ArticleFactory, UserFactory
+from tests.factories import ArticleFactory, CategoryFactory, UserFactory
 
 BROWSER = (
     "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
@@ -252,3 +252,60 @@ def test_author_profile_for_creates_a_profile_once(db):
     profile = services.author_profile_for(user)
     assert services.author_profile_for(user) == profile
     assert AuthorProfile.objects.filter(user=user).count() == 1
+
+
+# Revisions -------------------------------------------------------------------
+
+
+def test_first_revision_of_a_new_article_says_created(health):
+    """The revision recorded with a new article's first save is summarised as "Created"."""
+    revision = services.record_revision(ArticleFactory(category=health))
+    assert revision.summary == "Created"
+
+
+def test_first_revision_of_an_article_saved_before_says_so(health):
+    """An article edited before any revision was kept gets "First revision", not "Created"."""
+    article = ArticleFactory(category=health)
+    article.save()
+    assert services.record_revision(article).summary == "First revision"
+
+
+def test_revision_summary_lists_what_changed_since_the_previous_revision(health):
+    """Status, category, title, tags, excerpt and body changes are summarised on one line."""
+    article = ArticleFactory(
+        category=health,
+        status=Article.Status.DRAFT,
+        body="Intro.\n\nKeep this.\n\nDrop this.\n",
+        tags=["sleep", "stress"],
+    )
+    services.record_revision(article)
+    article.status = Article.Status.IN_REVIEW
+    article.category = CategoryFactory(name="Sleep", slug="sleep")
+    article.title = "A better title"
+    article.excerpt = "A sharper summary."
+    article.body = "Intro.\r\n\r\nKeep this.\r\n\r\nNew one.\r\nAnd another.\r\nAnd a third.\r\n"
+    article.save()
+    article.tags.set(["sleep", "habits"])
+
+    revision = services.record_revision(article)
+
+    assert revision.summary == (
+        "Status: Draft → In review · Category: Health → Sleep · Title edited · "
+        "Tags: +habits \u2212stress · Excerpt edited · Body: +3/\u22121 lines"
+    )
+    assert article.revisions.first().summary == revision.summary
+
+
+def test_revision_that_changes_nothing_tracked_says_no_changes(health):
+    """A save that leaves text, tags and status alone is summarised as "No changes"."""
+    article = ArticleFactory(category=health)
+    services.record_revision(article)
+    assert services.record_revision(article).summary == "No changes"
+
+
+def test_revision_summary_ignores_line_endings_of_older_revisions(health):
+    """A revision stored with \\r\\n line endings does not make an identical body count as changed."""
+    article = ArticleFactory(category=health, body="One.\n\nTwo.\n")
+    earlier = services.record_revision(article)
+    ArticleRevision.objects.filter(pk=earlier.pk).update(body="One.\r\n\r\nTwo.\r\n")
+    assert services.record_revision(article).summary == "No changes"

@@ -29,6 +29,7 @@
   }
 
   function setUp(input) {
+    const box = document.createElement("div");
     const list = document.createElement("ul");
     const status = document.createElement("p");
     let options = [];
@@ -47,7 +48,10 @@
     input.setAttribute("aria-autocomplete", "list");
     input.setAttribute("aria-controls", list.id);
     input.setAttribute("aria-expanded", "false");
-    input.after(list, status);
+    // One block in the admin's flex row, with the list under the box.
+    box.className = "tag-suggestions-box";
+    input.replaceWith(box);
+    box.append(input, list, status);
 
     function close() {
       list.hidden = true;

@@ -8,6 +8,7 @@ at /admin/login/ like anyone else. The fixtures are in conftest.py.
 
 import contextlib
 import dataclasses
+import functools
 import io
 import os
 import re
@@ -54,12 +55,17 @@ class AdminSite:
     editor: object
     other_editor: object
 
-    def log_tail(self, lines=40) -> str:
-        return "\n".join(self.log.read_text(errors="replace").splitlines()[-lines:])
+    def log_tail(self, lines=12) -> str:
+        """Return the end of the server's log, from its last traceback if there is one."""
+        log = self.log.read_text(errors="replace")
+        start = log.rfind("Traceback (most recent call last)")
+        tail = log[start:].splitlines() if start >= 0 else log.splitlines()
+        return "\n".join(tail[-lines:])
 
 
+@functools.cache
 def production_password(raw: str) -> str:
-    """Hash ``raw`` with the hasher the production settings check passwords with."""
+    """Hash ``raw`` as the production settings do, once: the hasher takes about a second."""
     hasher = PBKDF2PasswordHasher()
     return hasher.encode(raw, hasher.salt())
 
@@ -155,6 +161,11 @@ def sign_in(page, username, password=PASSWORD):
     expect(page.get_by_role("button", name="Log out")).to_be_visible()
 
 
+def append_text(control, text):
+    """Add a paragraph at the end of a text field, as someone typing there would."""
+    control.fill(f"{control.input_value().rstrip()}\n\n{text}\n")
+
+
 def field(page, label):
     """Return the form control labelled ``label`` (the admin adds the colon)."""
     return page.get_by_label(f"{label}:", exact=True)
@@ -170,7 +181,7 @@ def pick_autocomplete(page, label, typed, option):
     row = form_row(page, label)
     row.locator(".select2-selection").first.click()
     page.locator(".select2-container--open").get_by_role("searchbox").fill(typed)
-    page.locator(".select2-results").get_by_role("option", name=option).click()
+    page.locator(".select2-results").get_by_role("option", name=option, exact=True).click()
     expect(row.locator(".select2-selection__rendered").first).to_contain_text(option)
 
 

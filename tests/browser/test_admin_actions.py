@@ -11,7 +11,7 @@ from tests.factories import ArticleFactory
 pytestmark = [pytest.mark.browser, pytest.mark.server]
 
 
-def run_action(page, titles, action, *, category=None):
+def run_action(page, shot, name, titles, action, *, category=None):
     """Tick ``titles`` in the article list, run ``action`` and confirm it."""
     page.goto("/admin/articles/article/")
     results = page.locator("#result_list")
@@ -26,6 +26,7 @@ def run_action(page, titles, action, *, category=None):
         expect(page.locator("#content").get_by_text(title, exact=False).first).to_be_visible()
     if category is not None:
         field(page, "Move to category").select_option(label=category)
+    shot(page, f"{name}-confirm")
     with page.expect_navigation() as navigation:
         page.get_by_role("button", name="Yes, go ahead").click()
     return navigation.value
@@ -93,7 +94,9 @@ def test_each_bulk_action_is_confirmed_and_counts_the_articles_it_changed(
     ]
     page = open_context(admin_site.editor)
     for number, (name, titles, action, category, done) in enumerate(steps, start=1):
-        response = run_action(page, titles, action, category=category)
+        response = run_action(
+            page, shot, f"07-action-{number}-{name}", titles, action, category=category
+        )
         shot(page, f"07-action-{number}-{name}-done")
         assert response.status == 200, admin_site.log_tail()
         expect(messages(page)).to_have_text([done])
@@ -114,8 +117,14 @@ def test_publish_now_and_move_refuse_unreviewed_articles_for_a_review_category(
     )
     page = open_context(admin_site.editor)
 
-    response = run_action(page, [unreviewed.title, ready.title], "Publish selected articles now")
-    shot(page, "07-publish-now-refuses-unreviewed")
+    response = run_action(
+        page,
+        shot,
+        "07-review-rule-publish-now",
+        [unreviewed.title, ready.title],
+        "Publish selected articles now",
+    )
+    shot(page, "07-review-rule-publish-now-done")
     assert response.status == 200, admin_site.log_tail()
     expect(messages(page)).to_have_text(["1 article published."])
     expect(messages(page, "warning")).to_contain_text(unreviewed.title)
@@ -129,11 +138,13 @@ def test_publish_now_and_move_refuse_unreviewed_articles_for_a_review_category(
     assert sleep_article.reviewed_by is None and reviewed.reviewed_by is not None
     response = run_action(
         page,
+        shot,
+        "07-review-rule-move",
         [sleep_article.title, reviewed.title],
         "Move selected articles to a category",
         category="Health",
     )
-    shot(page, "07-move-refuses-unreviewed")
+    shot(page, "07-review-rule-move-done")
     assert response.status == 200, admin_site.log_tail()
     expect(messages(page)).to_have_text(["1 article moved to Health."])
     expect(messages(page, "warning")).to_contain_text(sleep_article.title)

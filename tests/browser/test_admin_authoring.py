@@ -4,6 +4,7 @@ import pytest
 
 from articles.models import Article
 from tests.browser.admin_server import (
+    append_text,
     change_url,
     expect,
     field,
@@ -57,7 +58,7 @@ def test_author_writes_previews_edits_and_submits_an_article(
 
     page.goto("/admin/articles/article/")
     page.get_by_role("link", name="Add article").click()
-    field(page, "Title").fill(TITLE)
+    field(page, "Title").press_sequentially(TITLE)
     expect(field(page, "Slug")).to_have_value("looking-after-your-heart-after-forty")
     pick_autocomplete(page, "Category", "Heal", "Health")
     field(page, "Excerpt").fill("Five habits that keep your heart healthy from middle age on.")
@@ -98,8 +99,7 @@ def test_author_writes_previews_edits_and_submits_an_article(
 
     page.goto("/admin/articles/article/")
     page.get_by_role("link", name=TITLE).click()
-    field(page, "Body").press("Control+End")
-    field(page, "Body").press_sequentially(f"\n{ADDED}\n")
+    append_text(field(page, "Body"), ADDED)
     response = save(page)
     shot(page, "02-author-draft-edited")
 

@@ -1,9 +1,11 @@
 """Two people save the same article at once: the second is told, and keeps their text."""
 
+import re
+
 import pytest
 
 from articles.models import Article
-from tests.browser.admin_server import change_url, expect, field, messages, save
+from tests.browser.admin_server import append_text, change_url, expect, field, messages, save
 
 pytestmark = [pytest.mark.browser, pytest.mark.server]
 
@@ -19,8 +21,7 @@ def test_second_of_two_simultaneous_saves_is_refused_and_keeps_an_editable_form(
     first, second = open_context(admin_site.editor), open_context(admin_site.other_editor)
     for page, text in [(first, FIRST), (second, SECOND)]:
         page.goto(change_url(article))
-        field(page, "Body").press("Control+End")
-        field(page, "Body").press_sequentially(f"\n{text}\n")
+        append_text(field(page, "Body"), text)
 
     response = save(first)
     shot(first, "05-first-editor-saved")
@@ -37,8 +38,16 @@ def test_second_of_two_simultaneous_saves_is_refused_and_keeps_an_editable_form(
     expect(field(second, "Title")).to_be_editable()
     expect(second.get_by_role("button", name="Save", exact=True)).to_be_enabled()
     current = second.get_by_role("link", name="open the current version")
-    expect(current).to_have_attribute("href", change_url(article))
+    expect(current).to_have_attribute("href", re.compile(rf"{re.escape(change_url(article))}$"))
+    article.refresh_from_db()
+    assert FIRST in article.body
+    assert SECOND not in article.body
 
+    # Saving the refused form again must not overwrite the first editor's text either.
+    response = save(second)
+    shot(second, "05-second-editor-refused-again")
+    assert response.status == 200, admin_site.log_tail()
+    expect(second.get_by_text("Someone else saved this article").first).to_be_visible()
     article.refresh_from_db()
     assert FIRST in article.body
     assert SECOND not in article.body

@@ -57,7 +57,9 @@ def test_editor_publishes_an_article_in_review_once_a_reviewer_is_attached(
     article.refresh_from_db()
     assert article.status == Article.Status.IN_REVIEW
 
-    pick_autocomplete(page, "Medically reviewed by", "Okafor", "Dr Samuel Okafor")
+    pick_autocomplete(
+        page, "Medically reviewed by", "Okafor", "Dr Samuel Okafor, MD, General Practice"
+    )
     reviewed_on = timezone.localdate() - dt.timedelta(days=2)
     field(page, "Last reviewed").fill(reviewed_on.isoformat())
     field(page, "Status").select_option(label="Published")

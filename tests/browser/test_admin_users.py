@@ -41,5 +41,7 @@ def test_owner_adds_an_author_and_an_editor_who_then_sign_in(admin_site, open_co
     for username, *_details, screenshot in NEW_STAFF:
         page = open_context()
         sign_in(page, username)
-        expect(page.get_by_role("link", name="Articles", exact=True)).to_be_visible()
         shot(page, f"{screenshot}-signed-in")
+        response = page.goto("/admin/articles/article/")
+        assert response.status == 200, username
+        expect(page.get_by_role("heading", name="Select article to change")).to_be_visible()
