@@ -553,7 +553,8 @@ class ArticleAdmin(CategoryPickerMixin, admin.ModelAdmin):
     @admin.display(description=_("status"), ordering="status")
     def status_label(self, obj):
         if obj.status == Article.Status.PUBLISHED and obj.published_at > timezone.now():
-            when = date_format(timezone.localtime(obj.published_at), "DATETIME_FORMAT")
+            # The day is in the publish date column; the time goes here.
+            when = date_format(timezone.localtime(obj.published_at), "TIME_FORMAT")
             return format_html("<strong>{}</strong> {}", _("Scheduled"), when)
         return obj.get_status_display()
 
