@@ -37,6 +37,7 @@ from articles.models import (
     Reviewer,
     ViewFlush,
 )
+from articles.rendering import render_body
 from articles.roles import AUTHORS, EDITORS
 from articles.selectors import next_publication, remember_content_version
 
@@ -643,6 +644,10 @@ def import_article(
 
         if article.status == Article.Status.PUBLISHED and (problem := publishing_problem(article)):
             raise ArticleImportError("reviewer", problem)
+        # As the admin form refuses them: the page would not show them.
+        if foreign := render_body(article.body, report=True).foreign_images:
+            shown = ", ".join(dict.fromkeys(url[:80] for url in foreign))
+            raise ArticleImportError("body", f"images not on this site: {shown}")
         try:
             article.full_clean(exclude=["category", "author"])
         except ValidationError as error:

@@ -546,3 +546,16 @@ def test_import_refuses_a_published_article_that_needs_a_reviewer(tmp_path, heal
     assert "unchecked.md" in stderr and "need a medical reviewer" in stderr
     assert list(Article.objects.values_list("slug", flat=True)) == ["a-draft"]
     assert path.exists()
+
+
+@pytest.mark.django_db
+def test_import_refuses_a_body_with_an_image_from_another_site(tmp_path):
+    """An outside image is refused with the file named, as the admin's form refuses it."""
+    body = BODY + "\n![tracker](https://evil.example/pixel.gif)\n"
+    write_article(tmp_path / "tracked.md", GOOD_FRONT_MATTER, body=body)
+
+    _stdout, stderr, _error = import_articles(tmp_path)
+
+    assert "tracked.md" in stderr
+    assert "images not on this site: https://evil.example/pixel.gif" in stderr
+    assert not Article.objects.exists()
