@@ -54,12 +54,15 @@ def test_lists_tables_and_emphasis_are_kept():
     assert "<td>1</td>" in html
 
 
-def test_images_from_static_files_and_site_paths_are_kept():
-    """Images under STATIC_URL or at a path on this site keep their source."""
-    html = render_markdown("![a](/static/img/logo.png) ![b](/guides/chart.png) ![c](chart.png)")
+def test_images_from_static_files_are_kept_and_other_site_paths_dropped():
+    """Images under STATIC_URL keep their source; a path outside media and static files does not."""
+    html = render_markdown(
+        "![a](/static/img/logo.png) ![b](/guides/chart.png) ![c](chart.png) ![d](/media/../x.png)"
+    )
     assert 'src="/static/img/logo.png"' in html
-    assert 'src="/guides/chart.png"' in html
-    assert 'src="chart.png"' in html
+    assert "/guides/chart.png" not in html
+    assert 'src="chart.png"' not in html
+    assert "/media/../x.png" not in html
 
 
 @pytest.mark.parametrize(

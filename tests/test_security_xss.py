@@ -189,7 +189,12 @@ def test_sanitizer_reports_in_the_admin_stay_inert(client, db):
     assert refused.context["adminform"].form.errors["body"]
     assert_clean(refused, "body error")
 
-    harmless = [p for p in PAYLOADS if not render_body(p, report=True).foreign_images]
+    # Joined, payloads parse in each other's context; leave out every image.
+    harmless = [
+        p
+        for p in PAYLOADS
+        if "img" not in p.lower() and not render_body(p, report=True).foreign_images
+    ]
     saved = add_article(client, category, body="\n\n".join(harmless))
     assert saved.status_code == 302, saved.context["adminform"].form.errors
     shown = client.get(saved["Location"])
