@@ -732,7 +732,7 @@ class DailyViews(models.Model):
 
 
 class ViewFlush(models.Model):
-    """One batch of buffered views moved into the database (see services.flush_views).
+    """One batch of buffered views moved into the database (see counting.flush_views).
 
     The unique batch id makes a retried flush skip a batch already applied.
     """

@@ -10,7 +10,7 @@ from django.utils.cache import add_never_cache_headers
 from django.views.generic import DetailView, ListView, TemplateView
 from taggit.models import Tag
 
-from articles import caching, search, selectors, services, structured_data
+from articles import caching, counting, search, selectors, structured_data
 from articles.models import Article, ArticleSlug, Reference, Reviewer, SiteSettings
 from articles.pagination import DeferredJoinPaginator
 
@@ -291,7 +291,7 @@ class ArticleView(SeoMixin, DetailView):
         cached = caching.get_response(key, selectors.VERSIONED_TIMEOUT)
         if cached is not None:
             article_id, content, headers = cached
-            views = services.count_view(article_id, request)
+            views = counting.count_view(article_id, request)
             if views is not None:
                 return self.fill_view_count(content, views, headers)
         try:
@@ -306,7 +306,7 @@ class ArticleView(SeoMixin, DetailView):
             response = self.render_to_response(self.get_context_data(object=self.object))
             add_never_cache_headers(response)
             return response
-        services.record_view(self.object, request)
+        counting.record_view(self.object, request)
         views, self.object.view_count = self.object.view_count, caching.VIEW_COUNT_HOLE
         response = self.render_to_response(self.get_context_data(object=self.object))
         response.render()

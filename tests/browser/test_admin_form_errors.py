@@ -69,10 +69,10 @@ def test_bad_article_input_gets_a_message_at_the_field_and_no_script_reaches_rea
         response = save(page)
         shot(page, f"09-bad-input-{number}-{name}")
         assert response.status == 200, (name, admin_site.log_tail())
-        expect(page.locator(".errornote")).to_be_visible()
+        expect(page.locator(".errornote").first).to_be_visible()
         expect(field_errors(page, label)).to_contain_text(message)
         assert not Article.objects.filter(title=TITLE).exists(), name
-        # Put this step right before the next one makes its own mistake.
+        # Undo this mistake, so that each refusal has a single cause.
         if label == "Title":
             field(page, "Title").fill(TITLE)
         if label == "Cover image":

@@ -26,6 +26,7 @@ def test_owner_adds_an_author_and_an_editor_who_then_sign_in(admin_site, open_co
         field(owner, "Last name").fill(last)
         field(owner, "Email address").fill(f"{username}@example.org")
         expect(field(owner, "Role")).to_have_attribute("required", "")
+        expect(field(owner, "Role").locator("option")).to_contain_text(["Author", "Editor"])
         field(owner, "Role").select_option(label=role)
         shot(owner, f"{screenshot}-form")
         response = save(owner, "Save")

@@ -2,8 +2,8 @@ from pathlib import Path
 
 from django.core.management.base import BaseCommand
 
+from articles.importing import export_articles
 from articles.models import Article
-from articles.services import export_articles
 
 
 class Command(BaseCommand):

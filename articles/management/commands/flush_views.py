@@ -4,7 +4,7 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
-from articles.services import flush_views
+from articles.counting import flush_views
 
 logger = logging.getLogger(__name__)
 

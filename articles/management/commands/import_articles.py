@@ -3,7 +3,7 @@ from pathlib import Path
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from articles.services import ArticleImportError, import_article_file
+from articles.importing import ArticleImportError, import_article_file
 
 
 def markdown_files(paths: list[str]) -> list[Path]:

@@ -6,8 +6,8 @@ from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
 
+from articles.importing import import_article_file
 from articles.models import AuthorProfile, Category, DailyViews, Reviewer
-from articles.services import import_article_file
 
 DEMO_DIR = Path(__file__).resolve().parents[2] / "demo"
 

@@ -13,9 +13,9 @@ from django.db import connection
 from django.test import RequestFactory
 from django.utils import timezone
 
-from articles import services
+from articles import counting
+from articles.counting import flush_views, record_view
 from articles.models import Article, DailyViews, ViewFlush
-from articles.services import flush_views, record_view
 from tests.factories import ArticleFactory
 
 REDIS_URL = os.environ.get("HEALTHHUB_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
@@ -33,13 +33,13 @@ def buffered(settings):
     settings.HEALTHHUB_VIEW_COUNTER = "buffered"
     settings.HEALTHHUB_VIEW_BUFFER_URL = REDIS_URL
     settings.HEALTHHUB_VIEW_BUFFER_PREFIX = prefix
-    services.view_buffer.cache_clear()
-    yield services.view_buffer()
-    client = services.view_buffer()
+    counting.view_buffer.cache_clear()
+    yield counting.view_buffer()
+    client = counting.view_buffer()
     keys = list(client.scan_iter(match=f"{prefix}*"))
     if keys:
         client.delete(*keys)
-    services.view_buffer.cache_clear()
+    counting.view_buffer.cache_clear()
 
 
 def reader_get():
@@ -99,7 +99,7 @@ def test_article_page_query_budget_when_buffered(client, buffered, django_assert
 
 def cached_page_count(article, request=None):
     """Return the count a cached copy of the article page would show."""
-    return services.count_view(article.pk, request or reader_get())
+    return counting.count_view(article.pk, request or reader_get())
 
 
 @pytest.mark.django_db
@@ -122,17 +122,17 @@ def test_a_page_served_during_a_flush_shows_every_view(buffered, monkeypatch):
     cached_page_count(seeded)
     record_view(unseeded, reader_get())
     crawler = RequestFactory().get("/", headers={"user-agent": "Googlebot/2.1"})
-    real_add_views, shown = services._add_views, {}
+    real_add_views, shown = counting._add_views, {}
 
     def look_at_the_pages(article_id, views, date):
         real_add_views(article_id, views, date)
         shown[article_id] = cached_page_count(Article(pk=article_id), crawler)
 
-    monkeypatch.setattr(services, "_add_views", look_at_the_pages)
+    monkeypatch.setattr(counting, "_add_views", look_at_the_pages)
     flush_views()
     monkeypatch.undo()
 
-    total_key = f"{services.settings.HEALTHHUB_VIEW_BUFFER_PREFIX}total:{unseeded.pk}"
+    total_key = f"{counting.settings.HEALTHHUB_VIEW_BUFFER_PREFIX}total:{unseeded.pk}"
     assert shown == {seeded.pk: 6, unseeded.pk: 6}
     assert not buffered.exists(total_key)
     assert stored_count(unseeded) == 6
@@ -157,7 +157,7 @@ def test_flush_moves_views_into_the_count_and_todays_tally(buffered):
     assert tallies(once) == {today: 1}
     assert tallies(thrice) == {today: 3}
     assert ViewFlush.objects.get().views == 4
-    prefix = services.settings.HEALTHHUB_VIEW_BUFFER_PREFIX
+    prefix = counting.settings.HEALTHHUB_VIEW_BUFFER_PREFIX
     assert list(buffered.scan_iter(match=f"{prefix}pending:*")) == []
     assert list(buffered.scan_iter(match=f"{prefix}batch*")) == []
 
@@ -167,7 +167,7 @@ def test_views_buffered_yesterday_are_tallied_for_yesterday(buffered):
     """Views left in yesterday's buffer count for yesterday, even when flushed today."""
     article = ArticleFactory()
     yesterday = timezone.now().date() - dt.timedelta(days=1)
-    buffered.hincrby(services._pending_key(yesterday), str(article.pk), 5)
+    buffered.hincrby(counting._pending_key(yesterday), str(article.pk), 5)
 
     assert flush_views() == 5
     assert tallies(article) == {yesterday: 5}
@@ -179,7 +179,7 @@ def test_a_flush_that_fails_halfway_loses_nothing(buffered, monkeypatch):
     first, second = ArticleFactory(), ArticleFactory()
     for article in (first, second, second):
         record_view(article, reader_get())
-    real_add_views, calls = services._add_views, []
+    real_add_views, calls = counting._add_views, []
 
     def fail_on_second_article(*args):
         calls.append(args)
@@ -187,13 +187,13 @@ def test_a_flush_that_fails_halfway_loses_nothing(buffered, monkeypatch):
             raise RuntimeError("database went away")
         real_add_views(*args)
 
-    monkeypatch.setattr(services, "_add_views", fail_on_second_article)
+    monkeypatch.setattr(counting, "_add_views", fail_on_second_article)
     with pytest.raises(RuntimeError):
         flush_views()
     assert (stored_count(first), stored_count(second)) == (0, 0)
 
     record_view(first, reader_get())  # counted while the batch waits
-    monkeypatch.setattr(services, "_add_views", real_add_views)
+    monkeypatch.setattr(counting, "_add_views", real_add_views)
     assert flush_views() == 4
     assert (stored_count(first), stored_count(second)) == (2, 2)
 

@@ -1,0 +1,245 @@
+"""Counting views: directly in the database, or buffered in Redis and flushed."""
+
+import datetime as dt
+import functools
+import re
+import uuid
+
+import redis
+from django.conf import settings
+from django.db import IntegrityError, connection, transaction
+from django.db.models import F
+from django.http import HttpRequest
+from django.utils import timezone
+
+from articles.models import (
+    Article,
+    ViewFlush,
+)
+
+# Crawlers, link unfurlers and previewers announce themselves; counting them
+# would inflate the public figure.
+BOT_USER_AGENT = re.compile(
+    r"bot|crawl|spider|slurp|preview|fetcher|facebookexternalhit|embedly|"
+    r"whatsapp|pinterest|lighthouse|pagespeed|monitor|scanner",
+    re.IGNORECASE,
+)
+
+
+def is_countable_view(request: HttpRequest) -> bool:
+    """Return whether this request is a reader's view worth counting."""
+    if request.method != "GET":
+        return False
+    if BOT_USER_AGENT.search(request.headers.get("User-Agent", "")):
+        return False
+    purpose = request.headers.get("Sec-Purpose", "") or request.headers.get("Purpose", "")
+    return "prefetch" not in purpose.lower()
+
+
+def record_view(article: Article, request: HttpRequest) -> bool:
+    """Count one view of ``article``; return whether it was counted.
+
+    Directly (the default), a single atomic UPDATE counts it, and a database
+    trigger (migration 0003) tallies it into today's DailyViews row in the
+    same statement, so concurrent views are never lost. Buffered, one Redis
+    call counts it and flush_views() moves it into the database later.
+    Either way ``article.view_count`` ends up as the figure to show,
+    including the view being served.
+    """
+    countable = is_countable_view(request)
+    if settings.HEALTHHUB_VIEW_COUNTER == "buffered":
+        article.view_count = _buffered_count(article.pk, countable, stored=article.view_count)
+        return countable
+    if countable:
+        Article.objects.filter(pk=article.pk).update(view_count=F("view_count") + 1)
+        article.view_count += 1
+    return countable
+
+
+def count_view(article_id: int, request: HttpRequest) -> int | None:
+    """Count this request's view of an article if it is one; return the figure to show.
+
+    For a page served from cache, which knows the article's id only. Counting
+    directly, one UPDATE ... RETURNING both counts and reads; buffered, one
+    Redis call does, with no query at all once the article's shown total is
+    in Redis. Return None when the article is gone.
+    """
+    countable = is_countable_view(request)
+    if settings.HEALTHHUB_VIEW_COUNTER == "buffered":
+        total, generation = _buffered_total(article_id, countable)
+        if total is not None:
+            return total
+        countable = False  # counted already
+    # Plain SQL: on this path, building the ORM query would cost more than running it.
+    with connection.cursor() as cursor:
+        if countable:
+            # The same change as record_view()'s, so the tally trigger fires alike.
+            cursor.execute(
+                "UPDATE articles_article SET view_count = view_count + 1 WHERE id = %s "
+                "RETURNING view_count",
+                [article_id],
+            )
+        else:
+            cursor.execute("SELECT view_count FROM articles_article WHERE id = %s", [article_id])
+        row = cursor.fetchone()
+    if row is None or settings.HEALTHHUB_VIEW_COUNTER != "buffered":
+        return row and row[0]
+    return _buffered_count(article_id, False, stored=row[0], generation=generation)
+
+
+# Buffered view counting ----------------------------------------------------
+#
+# A reader's view adds one to the article's field of today's "pending" hash.
+# A flush renames that hash to a batch of its own (so new views start a new
+# hash), applies the batch in one database transaction that also records
+# the batch id in ViewFlush, and only then deletes it. A flush that fails
+# leaves the batch in Redis, and the next flush applies it; a batch already
+# recorded in ViewFlush is deleted without being applied twice.
+#
+# The figure a page shows is the stored count plus the views not yet
+# flushed. So that a cached page can show it without a query, Redis keeps it
+# per article ("total:<id>"), counted up with every view; a flush moves views
+# from the buffer into the database and leaves that sum alone. It is seeded
+# from the database only when no flush ran or was under way between reading
+# the stored count and seeding: every rename and every deleted batch bumps
+# "flush-generation", and batches in flight are listed in "batches". Seeded
+# totals expire, so a count changed outside the counter (an import, a
+# restore) shows within TOTAL_TIMEOUT.
+
+TOTAL_TIMEOUT = 600
+
+# KEYS: today's pending hash, the article's total, the flush generation,
+#       the batches in flight, yesterday's pending hash.
+# ARGV: article id, "1" to count a view, the stored count (or "" when not
+#       read yet), the generation seen before reading it (or ""), timeout.
+# Return {total} or, when there is no total and no stored count, {-1, generation}.
+_COUNT_SCRIPT = """
+if ARGV[2] == '1' then redis.call('HINCRBY', KEYS[1], ARGV[1], 1) end
+if redis.call('EXISTS', KEYS[2]) == 1 then
+  if ARGV[2] == '1' then return {redis.call('INCR', KEYS[2])} end
+  return {tonumber(redis.call('GET', KEYS[2]))}
+end
+local generation = redis.call('GET', KEYS[3]) or '0'
+if ARGV[3] == '' then return {-1, generation} end
+local total = tonumber(ARGV[3])
+  + tonumber(redis.call('HGET', KEYS[1], ARGV[1]) or '0')
+  + tonumber(redis.call('HGET', KEYS[5], ARGV[1]) or '0')
+if ARGV[4] == generation and redis.call('SCARD', KEYS[4]) == 0 then
+  redis.call('SET', KEYS[2], total, 'EX', ARGV[5])
+end
+return {total}
+"""
+
+# KEYS: a pending hash, its new batch name, the flush generation, the batches in flight.
+_START_BATCH_SCRIPT = """
+if redis.call('EXISTS', KEYS[1]) == 0 then return 0 end
+redis.call('RENAME', KEYS[1], KEYS[2])
+redis.call('SADD', KEYS[4], KEYS[2])
+redis.call('INCR', KEYS[3])
+return 1
+"""
+
+
+@functools.cache
+def view_buffer() -> redis.Redis:
+    """Return the Redis client for buffered views (one pool per process)."""
+    return redis.Redis.from_url(settings.HEALTHHUB_VIEW_BUFFER_URL, decode_responses=True)
+
+
+@functools.cache
+def _scripts(client: redis.Redis):
+    return client.register_script(_COUNT_SCRIPT), client.register_script(_START_BATCH_SCRIPT)
+
+
+def _key(name: str) -> str:
+    return f"{settings.HEALTHHUB_VIEW_BUFFER_PREFIX}{name}"
+
+
+def _pending_key(day: dt.date) -> str:
+    return _key(f"pending:{day.isoformat()}")
+
+
+def _run_count_script(article_id: int, countable: bool, stored: str, generation: str) -> list:
+    client = view_buffer()
+    today = timezone.now().date()
+    keys = [
+        _pending_key(today),
+        _key(f"total:{article_id}"),
+        _key("flush-generation"),
+        _key("batches"),
+        _pending_key(today - dt.timedelta(days=1)),
+    ]
+    args = [article_id, int(countable), stored, generation, TOTAL_TIMEOUT]
+    return _scripts(client)[0](keys=keys, args=args)
+
+
+def _buffered_total(article_id: int, countable: bool) -> tuple[int | None, str]:
+    """Count a view into the buffer; return the total to show, if Redis has it."""
+    reply = _run_count_script(article_id, countable, "", "")
+    if reply[0] < 0:
+        return None, reply[1]
+    return reply[0], ""
+
+
+def _buffered_count(article_id: int, countable: bool, *, stored: int, generation="") -> int:
+    """Count a view into the buffer; return the stored count plus the views not flushed."""
+    return _run_count_script(article_id, countable, str(stored), generation)[0]
+
+
+def flush_views() -> int:
+    """Move every buffered view into the database; return how many were moved.
+
+    Batches left behind by a failed flush go first; then each day's pending
+    hash becomes a batch and is applied.
+    """
+    client = view_buffer()
+    moved = 0
+    for key in sorted(client.scan_iter(match=_key("batch:*"))):
+        moved += _apply_batch(client, key)
+    for pending in sorted(client.scan_iter(match=_key("pending:*"))):
+        day = pending.rsplit(":", 1)[1]
+        batch = _key(f"batch:{day}:{uuid.uuid4().hex}")
+        keys = [pending, batch, _key("flush-generation"), _key("batches")]
+        if _scripts(client)[1](keys=keys):  # else emptied by a concurrent flush
+            moved += _apply_batch(client, batch)
+    return moved
+
+
+def _apply_batch(client: redis.Redis, key: str) -> int:
+    day, batch_id = key.rsplit(":", 2)[1:]
+    date = dt.date.fromisoformat(day)
+    counts = {int(pk): int(n) for pk, n in client.hgetall(key).items() if int(n) > 0}
+    try:
+        with transaction.atomic():
+            existing = set(Article.objects.filter(pk__in=counts).values_list("pk", flat=True))
+            counts = {pk: n for pk, n in counts.items() if pk in existing}
+            ViewFlush.objects.create(batch=batch_id, date=date, views=sum(counts.values()))
+            # Always in id order, so two flushes never wait on each other's rows.
+            for pk, views in sorted(counts.items()):
+                _add_views(pk, views, date)
+    except IntegrityError:
+        # Another flush recorded this batch id first; it is applied already.
+        if not ViewFlush.objects.filter(batch=batch_id).exists():
+            raise
+        counts = {}
+    with client.pipeline() as pipe:
+        pipe.delete(key).srem(_key("batches"), key).incr(_key("flush-generation")).execute()
+    return sum(counts.values())
+
+
+def _add_views(article_id: int, views: int, date: dt.date) -> None:
+    articles = Article.objects.filter(pk=article_id)
+    if views == 1:
+        # A step of exactly one fires the reader-view tally trigger, which
+        # would tally it for today; two steps keep the tally to this batch's day.
+        articles.update(view_count=F("view_count") + 2)
+        articles.update(view_count=F("view_count") - 1)
+    else:
+        articles.update(view_count=F("view_count") + views)
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "INSERT INTO articles_dailyviews (article_id, date, views) VALUES (%s, %s, %s) "
+            "ON CONFLICT (article_id, date) "
+            "DO UPDATE SET views = articles_dailyviews.views + excluded.views",
+            [article_id, date, views],
+        )
