@@ -284,7 +284,8 @@ def test_site_settings_has_one_row_editors_can_change(client, editor):
     client = login(client, editor)
     assert client.get(reverse("admin:articles_sitesettings_add")).status_code == 403
     change = reverse("admin:articles_sitesettings_change", args=[1])
-    assert client.post(change, {"disclaimer": "Ask your doctor."}).status_code == 302
+    form = open_form(client, change, "sitesettings")
+    assert submit(client, change, form, disclaimer="Ask your doctor.").status_code == 302
     delete = reverse("admin:articles_sitesettings_delete", args=[1])
     assert client.post(delete, {"post": "yes"}).status_code == 403
 

@@ -12,6 +12,7 @@ from django.utils import timezone
 from articles.admin import ArticleAdminForm
 from articles.models import Article, ArticleRevision, DailyViews
 from articles.services import record_revision
+from tests.admin_forms import rendered_form
 from tests.factories import ArticleFactory, CategoryFactory, ReviewerFactory, StaffFactory
 from tests.test_admin import add_article, change_url, edit, open_form, submit
 
@@ -278,9 +279,21 @@ def test_author_cannot_see_revisions_of_another_authors_article(client, editor, 
 # Admin actions -------------------------------------------------------------------
 
 
-def run_action(client, action, articles, **extra):
-    data = {"action": action, ACTION_CHECKBOX_NAME: [a.pk for a in articles], **extra}
-    return client.post(reverse(CHANGELIST), data, follow="confirm" in extra)
+def run_action(client, action, articles, confirm=None, **fields):
+    """Tick ``articles`` on the changelist and run ``action``; with ``confirm``, confirm it too.
+
+    ``fields`` fill in the confirmation page's own form, such as the category to move to.
+    """
+    changelist = reverse(CHANGELIST)
+    form = rendered_form(client.get(changelist), "changelist-form")
+    form.set("action", action).set(ACTION_CHECKBOX_NAME, [a.pk for a in articles])
+    response = client.post(changelist, form)
+    if not confirm:
+        return response
+    confirmation = rendered_form(response, "action-confirmation")
+    for name, value in fields.items():
+        confirmation.set(name, value)
+    return client.post(changelist, confirmation, follow=True)
 
 
 def test_publish_now_asks_first_then_counts_what_changed(editor_client, health):

@@ -17,7 +17,7 @@ from django.urls import reverse
 from articles.models import Article, AuthorProfile, Category
 from articles.rendering import render_body
 from tests.factories import ArticleFactory
-from tests.test_admin import add_article
+from tests.test_admin import add_article, open_form
 from tests.xss import PAYLOADS, feed_problems, html_problems
 
 IDS = [f"p{n:02d}" for n in range(len(PAYLOADS))]
@@ -138,17 +138,8 @@ def test_payload_never_runs_in_the_admin(admin_client, hostile, n):
         assert_clean(admin_client.get(url), url)
 
     category = built["category"]
-    saved = admin_client.post(
-        reverse("admin:articles_category_change", args=[category.pk]),
-        {
-            "name": category.name,
-            "slug": category.slug,
-            "description": category.description,
-            "position": category.position,
-            "parent": "",
-        },
-        follow=True,
-    )
+    url = reverse("admin:articles_category_change", args=[category.pk])
+    saved = admin_client.post(url, open_form(admin_client, url, "category"), follow=True)
     assert "was changed successfully" in saved.content.decode()
     assert_clean(saved, "category saved message")
 
