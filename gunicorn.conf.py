@@ -2,6 +2,8 @@
 
 import os
 
+import gunicorn.http.wsgi
+
 bind = f"{os.environ.get('HOST', '127.0.0.1')}:{os.environ.get('PORT', '8000')}"
 workers = int(os.environ.get("WEB_CONCURRENCY", "2"))
 # Sync workers, chosen by measurement (docs/performance.md): gthread's
@@ -36,3 +38,9 @@ if control_socket_path:
     control_socket = control_socket_path
 else:
     control_socket_disable = True
+
+# The Server header would tell a scanner which software's known flaws to try,
+# and gunicorn has no setting for it. Each response (HTTP/1 and HTTP/2) reads
+# this module global when it is built, so replacing it here, before any worker
+# starts, holds whatever the import order.
+gunicorn.http.wsgi.SERVER = "web"

@@ -12,10 +12,31 @@ def _absolute(request, path: str) -> str:
     return request.build_absolute_uri(path)
 
 
-def social_image_url(request, article) -> str | None:
-    """Return the absolute URL of the article's 1200 by 630 social card, if it has one."""
-    social = (article.cover_renditions or {}).get("social")
-    return _absolute(request, default_storage.url(social["name"])) if social else None
+# The default card's own words, since its alt text must say what it shows.
+SHARE_CARD = {"path": "img/share-card.png", "width": 1200, "height": 630}
+SHARE_CARD_ALT = "HealthHub: clear, carefully written health articles"
+
+
+def share_image(request, article=None) -> dict:
+    """Return the URL, size and alt text of the image a page is shared with.
+
+    An article with a cover is shared with its 1200 by 630 social rendition;
+    every other page with the site's default card.
+    """
+    social = (article.cover_renditions or {}).get("social") if article is not None else None
+    if social:
+        return {
+            "url": _absolute(request, default_storage.url(social["name"])),
+            "width": social["width"],
+            "height": social["height"],
+            "alt": article.cover_alt,
+        }
+    return {
+        "url": _absolute(request, static(SHARE_CARD["path"])),
+        "width": SHARE_CARD["width"],
+        "height": SHARE_CARD["height"],
+        "alt": SHARE_CARD_ALT,
+    }
 
 
 def website(request) -> dict:
@@ -81,7 +102,9 @@ def is_medical(lineage) -> bool:
 def article(request, article, lineage) -> dict:
     data = {
         "@context": SCHEMA,
-        "@type": "MedicalWebPage" if is_medical(lineage) else "Article",
+        # Both types: reviewedBy and lastReviewed belong to the medical page,
+        # while Google's article features only read an Article.
+        "@type": ["MedicalWebPage", "Article"] if is_medical(lineage) else "Article",
         "headline": article.title,
         "description": article.excerpt,
         "url": _absolute(request, article.get_absolute_url()),
@@ -103,9 +126,15 @@ def article(request, article, lineage) -> dict:
         data["reviewedBy"] = reviewer(request, article.reviewed_by, with_context=False)
     if article.last_reviewed is not None:
         data["lastReviewed"] = article.last_reviewed.isoformat()
-    image = social_image_url(request, article)
-    if image:
-        data["image"] = [image]
+    image = share_image(request, article)
+    data["image"] = [
+        {
+            "@type": "ImageObject",
+            "url": image["url"],
+            "width": image["width"],
+            "height": image["height"],
+        }
+    ]
     return data
 
 

@@ -7,6 +7,7 @@ from django.shortcuts import get_object_or_404, redirect
 from django.template.loader import render_to_string
 from django.utils import timezone
 from django.utils.cache import add_never_cache_headers
+from django.utils.translation import to_locale
 from django.views.generic import DetailView, ListView, TemplateView
 from taggit.models import Tag
 
@@ -28,8 +29,10 @@ class SeoMixin:
             "description": self.seo_description,
             "canonical": self.get_canonical_url(),
             "noindex": self.noindex,
-            "image": None,
+            "image": structured_data.share_image(self.request),
             "type": "website",
+            "locale": to_locale(settings.LANGUAGE_CODE),
+            "twitter_site": settings.HEALTHHUB_TWITTER_SITE,
         }
 
     def get_canonical_url(self):
@@ -365,7 +368,7 @@ class ArticleView(SeoMixin, DetailView):
             "title": article.title,
             "description": article.excerpt,
             "type": "article",
-            "image": structured_data.social_image_url(self.request, article),
+            "image": structured_data.share_image(self.request, article),
         }
 
     def get_context_data(self, **kwargs):

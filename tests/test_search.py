@@ -1,5 +1,6 @@
 import datetime as dt
 import re
+from urllib.robotparser import RobotFileParser
 
 import pytest
 from django.db import connection
@@ -10,6 +11,7 @@ from articles import search
 from articles.models import Article
 from articles.search import fts5_query, normalize_query, search_articles, snippet_html
 from tests.factories import ArticleFactory, CategoryFactory, UserFactory
+from tests.test_structured_data import json_ld, of_type
 
 pytestmark = pytest.mark.django_db
 
@@ -203,6 +205,20 @@ def test_page_is_not_indexed_by_search_engines(client):
 
     assert html.count('<meta name="robots" content="noindex">') == 1
     assert "<title>Search results for “sleep” | HealthHub</title>" in html
+
+
+def test_crawlers_may_fetch_the_search_page_and_so_read_its_noindex(client):
+    """robots.txt lets crawlers follow the home page's SearchAction to a noindex page."""
+    robots = RobotFileParser()
+    robots.parse(client.get("/robots.txt").content.decode().splitlines())
+    website = of_type(json_ld(client.get("/").content.decode()), "WebSite")
+    template = website["potentialAction"]["target"]["urlTemplate"]
+    url = template.replace("{search_term_string}", "sleep")
+
+    assert url == "http://testserver/search/?q=sleep"
+    assert robots.can_fetch("Googlebot", url)
+    assert not robots.can_fetch("Googlebot", "http://testserver/admin/")
+    assert '<meta name="robots" content="noindex">' in client.get(url).content.decode()
 
 
 def test_query_is_echoed_escaped(client):

@@ -329,3 +329,17 @@ def test_conditional_gets_answer_304_from_every_worker_without_redis(two_workers
             statuses[path] = list(pool.map(lambda _n, p=path, e=etag: get(p, e)[0], range(20)))
 
     assert statuses == {"/feed/": [304] * 20, "/sitemap.xml": [304] * 20}
+
+
+def test_responses_do_not_name_the_server_software(gunicorn):
+    """The Server header that gunicorn sends names neither gunicorn nor its version."""
+    conn = http.client.HTTPConnection(HOST, gunicorn, timeout=30)
+    try:
+        conn.request("GET", "/")
+        response = conn.getresponse()
+        response.read()
+    finally:
+        conn.close()
+
+    assert response.status == 200
+    assert response.getheader("Server") == "web"

@@ -61,15 +61,15 @@ def site(health, mental_health):
 # robots.txt -------------------------------------------------------------------
 
 
-def test_robots_txt_keeps_crawlers_out_of_admin_and_search_and_names_the_sitemap(client, db):
-    """robots.txt is plain text that allows the site, blocks admin and search, and names the sitemap."""
+def test_robots_txt_keeps_crawlers_out_of_admin_and_names_the_sitemap(client, db):
+    """robots.txt is plain text that allows the site, blocks admin, and names the sitemap."""
     response = client.get("/robots.txt")
     lines = response.content.decode().splitlines()
 
     assert response.status_code == 200
     assert response["Content-Type"] == "text/plain"
     assert lines[0] == "User-agent: *"
-    assert {"Allow: /", "Disallow: /admin/", "Disallow: /search/"} <= set(lines)
+    assert {"Allow: /", "Disallow: /admin/"} <= set(lines)
     assert "Sitemap: http://testserver/sitemap.xml" in lines
 
 

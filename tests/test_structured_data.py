@@ -2,10 +2,14 @@
 
 import json
 import re
+from html.parser import HTMLParser
+from io import BytesIO
 
 import pytest
+from django.core.files.uploadedfile import SimpleUploadedFile
+from PIL import Image
 
-from tests.factories import ArticleFactory, CategoryFactory, UserFactory
+from tests.factories import ArticleFactory, CategoryFactory, ReviewerFactory, UserFactory
 
 pytestmark = pytest.mark.django_db
 
@@ -16,10 +20,44 @@ def json_ld(html: str) -> list[dict]:
     return [json.loads(block) for block in blocks]
 
 
+def types(block) -> list[str]:
+    kind = block["@type"]
+    return kind if isinstance(kind, list) else [kind]
+
+
 def of_type(blocks, kind):
-    matches = [block for block in blocks if block["@type"] == kind]
+    matches = [block for block in blocks if kind in types(block)]
     assert len(matches) == 1, f"expected one {kind}, got {[b['@type'] for b in blocks]}"
     return matches[0]
+
+
+class HeadMeta(HTMLParser):
+    """Collect the (property or name, content) pairs of the <meta> tags in <head>."""
+
+    def __init__(self):
+        super().__init__()
+        self.in_head = False
+        self.pairs = []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if tag == "head":
+            self.in_head = True
+        elif tag == "meta" and self.in_head and "content" in attrs:
+            self.pairs.append((attrs.get("property") or attrs.get("name"), attrs["content"]))
+
+    def handle_endtag(self, tag):
+        if tag == "head":
+            self.in_head = False
+
+
+def head_meta(html: str) -> dict[str, str]:
+    """Return the page's head <meta> contents by property or name; each must appear once."""
+    parser = HeadMeta()
+    parser.feed(html)
+    names = [name for name, _ in parser.pairs]
+    assert len(names) == len(set(names)), f"repeated meta tags: {names}"
+    return dict(parser.pairs)
 
 
 def visible_breadcrumb(html):
@@ -50,6 +88,117 @@ def test_home_declares_the_website_search_and_publisher(client, db):
         "http://testserver/search/?q={search_term_string}"
     )
     assert of_type(blocks, "Organization")["name"] == "HealthHub"
+
+
+@pytest.fixture
+def public_pages(article):
+    """Return one URL of each kind of public page, all showing articles without a cover."""
+    reviewer = ReviewerFactory(slug="dr-lee", name="Dr Lee")
+    ArticleFactory(category=article.category, slug="reviewed", reviewed_by=reviewer)
+    return [
+        "/",
+        "/health/",
+        "/tag/stress/",
+        "/author/amelia/",
+        "/reviewer/dr-lee/",
+        "/search/?q=stress",
+        "/mental-health/coping/",
+    ]
+
+
+@pytest.fixture
+def covered(mental_health, settings, tmp_path):
+    settings.MEDIA_ROOT = tmp_path
+    buffer = BytesIO()
+    Image.new("RGB", (2000, 1200), "teal").save(buffer, "JPEG")
+    return ArticleFactory(
+        category=mental_health,
+        slug="porridge",
+        cover_image=SimpleUploadedFile("cover.jpg", buffer.getvalue()),
+        cover_alt="A bowl of porridge",
+    )
+
+
+DEFAULT_CARD = {
+    "og:image": "http://testserver/static/img/share-card.png",
+    "og:image:width": "1200",
+    "og:image:height": "630",
+    "og:image:alt": "HealthHub: clear, carefully written health articles",
+    "twitter:image": "http://testserver/static/img/share-card.png",
+    "twitter:image:alt": "HealthHub: clear, carefully written health articles",
+}
+
+
+def test_every_public_page_has_a_large_share_card_and_locale(client, public_pages):
+    """Each public page's head names its locale and shares the default 1200x630 card."""
+    for url in public_pages:
+        response = client.get(url)
+        assert response.status_code == 200, url
+        meta = head_meta(response.content.decode())
+        assert meta["og:locale"] == "en_US", url
+        assert meta["twitter:card"] == "summary_large_image", url
+        assert {name: meta.get(name) for name in DEFAULT_CARD} == DEFAULT_CARD, url
+        assert "twitter:site" not in meta, url
+
+
+def test_twitter_site_is_named_on_every_public_page_when_set(client, settings, public_pages):
+    """With HEALTHHUB_TWITTER_SITE set, every public page names the site's account."""
+    settings.HEALTHHUB_TWITTER_SITE = "@healthhub"
+    for url in public_pages:
+        assert head_meta(client.get(url).content.decode())["twitter:site"] == "@healthhub", url
+
+
+def test_article_with_a_cover_is_shared_with_its_social_card(client, covered):
+    """An article with a cover is shared, in the head and the JSON-LD, with its 1200x630 card."""
+    html = client.get("/mental-health/porridge/").content.decode()
+    meta = head_meta(html)
+    card = "http://testserver/media/" + covered.cover_renditions["social"]["name"]
+
+    assert meta["og:image"] == meta["twitter:image"] == card
+    assert (meta["og:image:width"], meta["og:image:height"]) == ("1200", "630")
+    assert meta["og:image:alt"] == meta["twitter:image:alt"] == "A bowl of porridge"
+    assert of_type(json_ld(html), "Article")["image"] == [
+        {"@type": "ImageObject", "url": card, "width": 1200, "height": 630}
+    ]
+
+
+def test_default_share_card_is_served_as_a_1200_by_630_png(client, settings, db):
+    """The default card's URL answers 200 with a 1200x630 PNG."""
+    # Serve from the source folders, as no collectstatic runs in the tests.
+    settings.WHITENOISE_USE_FINDERS = settings.WHITENOISE_AUTOREFRESH = True
+    response = client.get("/static/img/share-card.png")
+
+    assert response.status_code == 200
+    assert response["Content-Type"] == "image/png"
+    image = Image.open(BytesIO(b"".join(response.streaming_content)))
+    assert (image.format, image.size) == ("PNG", (1200, 630))
+
+
+def test_health_article_is_both_a_medical_page_and_an_article(client, article):
+    """A health article's block is typed MedicalWebPage and Article, with image and dates."""
+    reviewer = ReviewerFactory(slug="dr-lee", name="Dr Lee")
+    article.reviewed_by = reviewer
+    article.last_reviewed = article.published_at.date()
+    article.save()
+    blocks = json_ld(client.get("/mental-health/coping/").content.decode())
+    page = of_type(blocks, "Article")
+
+    assert page["@type"] == ["MedicalWebPage", "Article"]
+    assert page["headline"] == "Coping with stress"
+    assert page["image"] == [
+        {
+            "@type": "ImageObject",
+            "url": "http://testserver/static/img/share-card.png",
+            "width": 1200,
+            "height": 630,
+        }
+    ]
+    assert page["datePublished"] == article.published_at.isoformat()
+    assert page["dateModified"]
+    assert page["author"]["name"] == "Amelia Hart"
+    assert page["author"]["url"] == "http://testserver/author/amelia/"
+    assert page["reviewedBy"]["name"] == "Dr Lee"
+    assert page["lastReviewed"] == article.last_reviewed.isoformat()
 
 
 def test_health_article_is_a_medical_web_page(client, article):
@@ -107,7 +256,7 @@ def test_article_head_has_title_description_canonical_and_open_graph(client, art
     assert '<link rel="canonical" href="http://testserver/mental-health/coping/">' in html
     assert '<meta property="og:type" content="article">' in html
     assert '<meta property="og:title" content="Coping with stress">' in html
-    assert '<meta name="twitter:card" content="summary">' in html
+    assert '<meta name="twitter:card" content="summary_large_image">' in html
     assert '<html lang="en">' in html
 
 
