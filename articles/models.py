@@ -407,11 +407,20 @@ class Article(models.Model):
                 name="article_category_page_idx",
             ),
             models.Index(fields=["status", "-view_count"], name="article_most_read_idx"),
-            # The sitemap's pages of ids, in id order, and its newest lastmod
-            # (articles.sitemaps), without reading past each row's body.
+            # The sitemap's pages of ids, in id order, and its lastmods: the
+            # newest content date overall and per category, author and
+            # reviewer (articles.sitemaps), without reading past each row's body.
             models.Index(fields=["status", "id", "published_at"], name="article_sitemap_idx"),
             models.Index(
-                fields=["status", "updated_at", "published_at"], name="article_lastmod_idx"
+                fields=[
+                    "status",
+                    "published_at",
+                    "content_updated_at",
+                    "category",
+                    "author",
+                    "reviewed_by",
+                ],
+                name="article_sitemap_lastmod_idx",
             ),
         ]
         constraints = [

@@ -1,14 +1,97 @@
-"""Sitemap sections: one per kind of public page, split into pages of 50,000 URLs."""
+"""Sitemap sections: one per kind of public page, split into pages of 50,000 URLs.
+
+Every entry's lastmod is a content date, ``content_updated_at or
+published_at``: the date the feeds give as ``updated`` and the JSON-LD as
+``dateModified``. A list page takes the newest of its articles'.
+"""
 
 from django.contrib.auth import get_user_model
 from django.contrib.sitemaps import Sitemap
-from django.db.models import Exists, Max, OuterRef
-from django.db.models.functions import Greatest
+from django.db.models import Max
+from django.db.models.functions import Coalesce
 from django.urls import reverse
+from django.utils.functional import cached_property
 from taggit.models import Tag
 
-from articles.models import Article, Category
+from articles import selectors
+from articles.models import Article, Reviewer
 from articles.pagination import DeferredJoinPaginator
+
+# published_at is when the article went live, so a scheduled article going
+# live moves its date even though it was last saved days before.
+CONTENT_DATE = Coalesce("content_updated_at", "published_at")
+
+
+def newest_content_date():
+    """Return the newest content date of all published articles."""
+    return Article.objects.published().aggregate(latest=Max(CONTENT_DATE))["latest"]
+
+
+def newest_content_date_by(field: str) -> dict:
+    """Map each value of ``field`` to the newest content date of its published articles.
+
+    One grouped pass over article_sitemap_lastmod_idx rather than a query per
+    listed page. Joining the listed table here would let the database loop
+    over it and scan the index once per row, so its rows come in a second query.
+    """
+    rows = (
+        Article.objects.published()
+        # Ordering by the key would walk an index led by it, such as
+        # article_category_page_idx, and read every row.
+        .order_by()
+        .values_list(field)
+        .annotate(latest=Max(CONTENT_DATE))
+    )
+    # An untagged or unreviewed article groups under None.
+    return {key: latest for key, latest in rows if key is not None}
+
+
+def dated(instance, lastmod):
+    """Return ``instance`` with ``lastmod`` set on it."""
+    instance.lastmod = lastmod
+    return instance
+
+
+class ListedSitemap(Sitemap):
+    """A section of list pages, each dated by its newest published article.
+
+    Lists the rows of get_queryset() that ``field`` names on a published article.
+    """
+
+    field = ""
+
+    def get_queryset(self):
+        raise NotImplementedError
+
+    @cached_property
+    def listed(self) -> list:
+        # The sitemap index reads the count and the newest date from this one list.
+        newest = newest_content_date_by(self.field)
+        rows = self.get_queryset().filter(pk__in=newest).order_by("pk")
+        return [dated(row, newest[row.pk]) for row in rows]
+
+    def items(self):
+        return self.listed
+
+    def lastmod(self, item):
+        return item.lastmod
+
+
+class PageSitemap(Sitemap):
+    """The home page, which shows the newest articles."""
+
+    def items(self):
+        return ["articles:home"]
+
+    def location(self, item):
+        return reverse(item)
+
+    @cached_property
+    def newest(self):
+        return newest_content_date()
+
+    def lastmod(self, item):
+        return self.newest
 
 
 class ArticleSitemap(Sitemap):
@@ -20,7 +103,7 @@ class ArticleSitemap(Sitemap):
         return (
             Article.objects.published()
             .select_related("category")
-            .only("slug", "updated_at", "published_at", "category__slug")
+            .only("slug", "content_updated_at", "published_at", "category__slug")
             .order_by("pk")
         )
 
@@ -34,51 +117,69 @@ class ArticleSitemap(Sitemap):
         )
 
     def lastmod(self, item):
-        # A scheduled article changes the page when it goes live, after its last save.
-        return max(item.updated_at, item.published_at)
+        return item.content_updated_at or item.published_at
 
     def get_latest_lastmod(self):
         # The default loads every article to find the newest date; the index
-        # only needs the maximum, read from article_lastmod_idx.
-        latest = Greatest("updated_at", "published_at")
-        return Article.objects.published().aggregate(latest=Max(latest))["latest"]
+        # only needs the maximum, read from article_sitemap_lastmod_idx.
+        return newest_content_date()
 
 
-class CategorySitemap(Sitemap):
-    def items(self):
-        return Category.objects.only("slug").order_by("pk")
+class CategorySitemap(ListedSitemap):
+    """Categories with a published article in them or in a sub-category."""
+
+    @cached_property
+    def listed(self):
+        own = newest_content_date_by("category")
+        categories = selectors.get_categories()
+        listed = []
+        # A category page lists its sub-categories' articles too.
+        for category in sorted(categories, key=lambda category: category.pk):
+            dates = [own[pk] for pk in selectors.descendant_ids(category, categories) if pk in own]
+            if dates:
+                listed.append(dated(category, max(dates)))
+        return listed
 
 
-class TagSitemap(Sitemap):
+class TagSitemap(ListedSitemap):
     """Tags with at least one published article; the others lead to an empty page."""
 
-    def items(self):
-        published = Article.objects.published().filter(tags=OuterRef("pk"))
-        return Tag.objects.filter(Exists(published)).only("slug").order_by("pk")
+    field = "tags"
+
+    def get_queryset(self):
+        return Tag.objects.only("slug")
 
     def location(self, item):
         return reverse("articles:tag", kwargs={"slug": item.slug})
 
 
-class AuthorSitemap(Sitemap):
+class AuthorSitemap(ListedSitemap):
     """Authors with at least one published article."""
 
-    def items(self):
+    field = "author"
+
+    def get_queryset(self):
         user_model = get_user_model()
-        published = Article.objects.published().filter(author=OuterRef("pk"))
-        return (
-            user_model.objects.filter(Exists(published))
-            .only(user_model.USERNAME_FIELD)
-            .order_by("pk")
-        )
+        return user_model.objects.only(user_model.USERNAME_FIELD)
 
     def location(self, item):
         return reverse("articles:author", kwargs={"username": item.get_username()})
 
 
+class ReviewerSitemap(ListedSitemap):
+    """Medical reviewers of at least one published article."""
+
+    field = "reviewed_by"
+
+    def get_queryset(self):
+        return Reviewer.objects.only("slug")
+
+
 SITEMAPS = {
+    "pages": PageSitemap,
     "articles": ArticleSitemap,
     "categories": CategorySitemap,
     "tags": TagSitemap,
     "authors": AuthorSitemap,
+    "reviewers": ReviewerSitemap,
 }
