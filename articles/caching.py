@@ -4,12 +4,19 @@ Feeds and the sitemap are cached until content changes and answer
 conditional GETs. Article lists are cached for a minute, as their cards show
 view counts. An article page is cached with a hole where its view count goes,
 filled on every request with the live figure (see ArticleView).
+
+A cached page is compressed once, when it is stored (see CachedPage), so a
+hit costs no compressor run.
 """
 
 import functools
 import hashlib
+import re
+import struct
 import time
+import zlib
 
+import brotli
 from django.contrib.humanize.templatetags.humanize import intcomma
 from django.core.cache import cache, caches
 from django.http import HttpRequest, HttpResponse
@@ -27,6 +34,17 @@ VIEW_COUNT_HOLE = 987_654_321_987_654
 VIEW_COUNT_HOLE_HTML = f"{intcomma(VIEW_COUNT_HOLE)} views"
 # Stands in a cached page for the CSP nonce; base64 nonces never contain "-".
 NONCE_HOLE = "csp-nonce-hole"
+NONCE_HOLE_HTML = f'nonce="{NONCE_HOLE}"'
+HOLES = re.compile(f"({re.escape(NONCE_HOLE_HTML)}|{re.escape(VIEW_COUNT_HOLE_HTML)})")
+
+GZIP_LEVEL = 6
+# Spent once per stored page, not per hit, so it can be higher than a live response's.
+BROTLI_STORED_QUALITY = 9
+# A gzip member header: magic, deflate, no flags, no mtime, no extra flags, unknown OS.
+GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
+# An empty, final stored block ends the deflate stream.
+DEFLATE_END = b"\x01\x00\x00\xff\xff"
+STORED_BLOCK_MAX = 0xFFFF
 
 
 def response_key(request: HttpRequest, *params: str) -> tuple[str, str]:
@@ -39,7 +57,8 @@ def response_key(request: HttpRequest, *params: str) -> tuple[str, str]:
     address = f"{request.scheme}://{request.get_host()}{request.path}?{varying}"
     digest = hashlib.sha256(address.encode()).hexdigest()[:24]
     version = content_version()
-    return f"healthhub:response:{digest}:{version}", f"{version}-{digest}"
+    # "page" names the entry format (a CachedPage); older entries are never read.
+    return f"healthhub:page:{digest}:{version}", f"{version}-{digest}"
 
 
 def get_response(key: str, timeout: int):
@@ -68,7 +87,7 @@ def punch_nonce(request: HttpRequest, content: str) -> str:
     """Return ``content`` with this response's CSP nonce replaced by a placeholder.
 
     A nonce must be new on every response, so a cached page keeps a hole
-    where it goes, filled by fill_nonce() each time the page is served.
+    where it goes, filled by CachedPage.response() each time the page is served.
     """
     nonce = getattr(request, "_csp_nonce", None)
     if not nonce:
@@ -76,11 +95,89 @@ def punch_nonce(request: HttpRequest, content: str) -> str:
     return content.replace(f'nonce="{nonce}"', f'nonce="{NONCE_HOLE}"')
 
 
-def fill_nonce(request: HttpRequest, content: str) -> str:
-    """Return ``content`` with this request's CSP nonce in every nonce hole."""
-    if NONCE_HOLE not in content:
-        return content
-    return content.replace(f'nonce="{NONCE_HOLE}"', f'nonce="{request.csp_nonce}"')
+def deflate_flushed(data: bytes) -> bytes:
+    """Return ``data`` as raw deflate ending on a byte boundary, to splice into a longer stream."""
+    compressor = zlib.compressobj(GZIP_LEVEL, zlib.DEFLATED, -zlib.MAX_WBITS)
+    return compressor.compress(data) + compressor.flush(zlib.Z_FULL_FLUSH)
+
+
+def stored_blocks(data: bytes) -> bytes:
+    """Return ``data`` as non-final stored (uncompressed) deflate blocks.
+
+    A hole's value is a few bytes: storing it is cheaper than running a
+    compressor, and after a full flush a stored block needs no bit shifting.
+    """
+    blocks = []
+    for start in range(0, len(data), STORED_BLOCK_MAX):
+        chunk = data[start : start + STORED_BLOCK_MAX]
+        blocks += [b"\x00", struct.pack("<HH", len(chunk), len(chunk) ^ 0xFFFF), chunk]
+    return b"".join(blocks)
+
+
+class CachedPage:
+    """A cached page cut at its holes, each piece compressed once when it is stored.
+
+    Serving it fills the holes. Its gzip body is then the stored pieces with
+    the hole values between them as stored blocks, and a new CRC, so a hit
+    runs no compressor. Brotli streams cannot be spliced like that, so only a
+    page without holes (a feed, a sitemap) keeps a brotli copy; brotli clients
+    get gzip for the others.
+    """
+
+    def __init__(self, content: str):
+        parts = HOLES.split(content)
+        self.texts = [part.encode() for part in parts[::2]]
+        self.holes = parts[1::2]
+        self.deflated = [deflate_flushed(text) for text in self.texts]
+        self.brotli = (
+            None
+            if self.holes
+            else brotli.compress(
+                self.texts[0], mode=brotli.MODE_TEXT, quality=BROTLI_STORED_QUALITY
+            )
+        )
+
+    def response(self, request: HttpRequest, headers, views: int | None = None) -> HttpResponse:
+        """Return the page with this request's nonce and ``views`` in its holes."""
+        values = [self._value(hole, request, views).encode() for hole in self.holes]
+        pieces = [self.texts[0]]
+        for value, text in zip(values, self.texts[1:], strict=True):
+            pieces += [value, text]
+        body = b"".join(pieces)
+        response = HttpResponse(body, headers=headers)
+        # Read by CompressionMiddleware.
+        response.precompressed = functools.partial(self.encode, values, body)
+        return response
+
+    @staticmethod
+    def _value(hole: str, request: HttpRequest, views: int | None) -> str:
+        if hole == NONCE_HOLE_HTML:
+            return f'nonce="{request.csp_nonce}"'
+        if views is None:
+            return hole
+        return views_html(views)
+
+    def encode(self, values: list[bytes], body: bytes, encodings, content: bytes):
+        """Return (encoding, bytes) of the filled page in the first of ``encodings`` it has.
+
+        Return None if ``content`` is no longer the page as served, or if no
+        stored encoding is acceptable.
+        """
+        if content != body:
+            return None
+        for encoding in encodings:
+            if encoding == "br" and self.brotli is not None:
+                return "br", self.brotli
+            if encoding == "gzip":
+                return "gzip", self._gzip(values, body)
+        return None
+
+    def _gzip(self, values: list[bytes], body: bytes) -> bytes:
+        pieces = [GZIP_HEADER, self.deflated[0]]
+        for value, deflated in zip(values, self.deflated[1:], strict=True):
+            pieces += [stored_blocks(value), deflated]
+        pieces += [DEFLATE_END, struct.pack("<II", zlib.crc32(body), len(body) & 0xFFFFFFFF)]
+        return b"".join(pieces)
 
 
 def _stored(request, response):
@@ -88,7 +185,7 @@ def _stored(request, response):
         response.render()
     headers = {name: response[name] for name in KEPT_HEADERS if response.has_header(name)}
     content = punch_nonce(request, response.content.decode(response.charset))
-    return content, headers, int(time.time())
+    return CachedPage(content), headers, int(time.time())
 
 
 def _cached_response(view, request, args, kwargs, *, params, timeout):
@@ -121,9 +218,9 @@ def content_versioned(view):
         )
         if etag is None:
             return cached
-        content, headers, built_at = cached
+        page, headers, built_at = cached
         conditional = get_conditional_response(request, etag=etag, last_modified=built_at)
-        response = conditional or HttpResponse(content, headers=headers)
+        response = conditional or page.response(request, headers)
         response["ETag"] = etag
         response["Last-Modified"] = http_date(built_at)
         patch_cache_control(response, public=True, max_age=MAX_AGE)
@@ -147,8 +244,8 @@ def cached_list(view, params=("page",)):
         )
         if etag is None:
             return cached
-        content, headers, _built_at = cached
-        return HttpResponse(fill_nonce(request, content), headers=headers)
+        page, headers, _built_at = cached
+        return page.response(request, headers)
 
     return wrapper
 

@@ -2,7 +2,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.core.paginator import Paginator
 from django.db.models import Exists, OuterRef, Subquery
-from django.http import Http404, HttpResponse, HttpResponseGone
+from django.http import Http404, HttpResponseGone
 from django.shortcuts import get_object_or_404, redirect
 from django.template.loader import render_to_string
 from django.utils import timezone
@@ -293,10 +293,10 @@ class ArticleView(SeoMixin, DetailView):
         key, _tag = caching.response_key(request)
         cached = caching.get_response(key, selectors.VERSIONED_TIMEOUT)
         if cached is not None:
-            article_id, content, headers = cached
+            article_id, page, headers = cached
             views = counting.count_view(article_id, request)
             if views is not None:
-                return self.fill_view_count(content, views, headers)
+                return self.fill_view_count(page, views, headers)
         try:
             self.object = self.get_object()
         except Http404:
@@ -318,8 +318,9 @@ class ArticleView(SeoMixin, DetailView):
         if not self.can_cache(response, content):
             return self.render_to_response(self.get_context_data(object=self.object))
         headers = {"Content-Type": response["Content-Type"]}
-        caching.set_response(key, (self.object.pk, content, headers), selectors.VERSIONED_TIMEOUT)
-        return self.fill_view_count(content, views, headers)
+        page = caching.CachedPage(content)
+        caching.set_response(key, (self.object.pk, page, headers), selectors.VERSIONED_TIMEOUT)
+        return self.fill_view_count(page, views, headers)
 
     def can_cache(self, response, content):
         """Return whether the page may be shared and shows its view count only where expected."""
@@ -329,9 +330,8 @@ class ArticleView(SeoMixin, DetailView):
             content.count(caching.VIEW_COUNT_HOLE_HTML) == 1
         )
 
-    def fill_view_count(self, content, views, headers):
-        html = content.replace(caching.VIEW_COUNT_HOLE_HTML, caching.views_html(views))
-        return HttpResponse(caching.fill_nonce(self.request, html), headers=headers)
+    def fill_view_count(self, page, views, headers):
+        return page.response(self.request, headers, views=views)
 
     def get_preview_object(self):
         """Return the unpublished article for staff allowed to see it, else None."""

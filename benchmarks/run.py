@@ -23,6 +23,8 @@ HOST = "127.0.0.1"
 # Requests (both workers together) after the page runs at which the workers'
 # memory is read again: about 20,000 and 40,000 more per worker.
 MEMORY_CHECKPOINTS = (40_000, 80_000)
+# What a current browser sends; each page is driven with and without it.
+ACCEPT_ENCODING = "br, gzip"
 
 
 def parse_args(argv):
@@ -146,6 +148,7 @@ def _run(args, env, work, redis_url):
         rows = [
             _measure(args, server, name, url, queries[name], size=sizes[name])
             | {"uncached_ms": uncached[name]}
+            | _measure_compressed(args, server, name, url)
             for name, url in pages.items()
         ]
         # Floors again at the end; their mean absorbs drift in the machine's load.
@@ -308,8 +311,8 @@ WRK_SOCKET = re.compile(r"Socket errors: connect (\d+), read (\d+), write (\d+),
 UNIT_MS = {"us": 0.001, "ms": 1.0, "s": 1000.0}
 
 
-def wrk(args, server, url, duration):
-    """Run wrk once against ``url``; return its figures."""
+def wrk(args, server, url, duration, headers=()):
+    """Run wrk once against ``url``, sending ``headers`` ("Name: value"); return its figures."""
     completed = subprocess.run(
         [
             "wrk",
@@ -317,6 +320,7 @@ def wrk(args, server, url, duration):
             f"-c{args.connections}",
             f"-d{max(1, round(duration))}s",
             "--latency",
+            *(arg for header in headers for arg in ("-H", header)),
             f"http://{HOST}:{server.port}{url}",
         ],
         capture_output=True,
@@ -364,6 +368,31 @@ def _measure(args, server, name, url, queries, size=None):
         **median,
         "errors": sum(run["errors"] for run in runs),
         "all_rps": [run["rps"] for run in runs],
+    }
+
+
+def _measure_compressed(args, server, name, url):
+    """Return the page's size and req/s for a client that accepts brotli and gzip."""
+    request = urllib.request.Request(
+        f"http://{HOST}:{server.port}{url}", headers={"Accept-Encoding": ACCEPT_ENCODING}
+    )
+    # urllib does not decode, so this is the size on the wire.
+    with urllib.request.urlopen(request, timeout=120) as response:
+        size, encoding = len(response.read()), response.headers.get("Content-Encoding")
+    headers = [f"Accept-Encoding: {ACCEPT_ENCODING}"]
+    runs = [wrk(args, server, url, args.duration, headers) for _ in range(args.repeat)]
+    median = sorted(runs, key=lambda run: run["rps"])[len(runs) // 2]
+    print(
+        f"  {name + ', ' + (encoding or 'plain'):42} {median['rps']:8.0f} req/s"
+        f"  p50 {median['p50_ms']:.1f} ms  {size / 1024:.0f} KB",
+        file=sys.stderr,
+    )
+    return {
+        "compressed_encoding": encoding,
+        "compressed_bytes": size,
+        "compressed_rps": median["rps"],
+        "compressed_p50_ms": median["p50_ms"],
+        "compressed_errors": sum(run["errors"] for run in runs),
     }
 
 
@@ -499,18 +528,31 @@ def markdown_table(results):
         "The first request of each page is the one that fills the cache (cold, through "
         "gunicorn); uncached ms is the median of 5 in-process requests with no cache at all.",
         "",
+        f"Compressed: the same page with Accept-Encoding: {ACCEPT_ENCODING}; "
+        "KB on the wire, and its req/s as a share of the uncompressed req/s.",
+        "",
         "| page | req/s | p50 ms | p99 ms | queries | / template floor | / write floor "
-        "| first request ms | uncached ms | KB | errors |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: |",
+        "| first request ms | uncached ms | KB | errors "
+        "| compressed | compressed KB | compressed req/s | / uncompressed |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: "
+        "| --- | ---: | ---: | ---: |",
     ]
     for row in results["runs"]:
         size = f"{row['bytes'] / 1024:.0f}" if row["bytes"] else ""
+        compressed = ["", "", "", ""]
+        if "compressed_rps" in row:
+            compressed = [
+                row["compressed_encoding"] or "no",
+                f"{row['compressed_bytes'] / 1024:.1f}",
+                f"{row['compressed_rps']:.0f}",
+                f"{row['compressed_rps'] / row['rps']:.2f}",
+            ]
         lines.append(
             f"| {row['page']} | {row['rps']:.0f} | {row['p50_ms']:.1f} | {row['p99_ms']:.1f} "
             f"| {row['queries']} | {row.get('vs_template_floor', '')} "
             f"| {row.get('vs_write_floor', '')} | {row['first_request_ms']} "
             f"| {row.get('uncached_ms', '')} | {size} "
-            f"| {row['errors']} |"
+            f"| {row['errors']} | {' | '.join(compressed)} |"
         )
     lines += ["", "Query plan of the last category page's id query:", "", "```"]
     lines += [results["deep_page_plan"], "```"]

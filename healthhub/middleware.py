@@ -1,12 +1,16 @@
-"""Request ids and access logs, extra security headers, and answers when the database is down."""
+"""Request ids, access logs, security headers, compression, and a 503 when the database is down."""
 
+import gzip
 import logging
 import re
 import time
 import uuid
 
+import brotli
+from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.http import HttpResponse
+from django.utils.cache import patch_vary_headers
 
 from healthhub.logs import request_id_var
 
@@ -82,6 +86,120 @@ class SecurityHeadersMiddleware:
         response = self.get_response(request)
         response.setdefault("Permissions-Policy", PERMISSIONS_POLICY)
         return response
+
+
+COMPRESSED_TYPES = frozenset(
+    {
+        "text/html",
+        "text/plain",
+        "application/xml",
+        "application/rss+xml",
+        "application/atom+xml",
+        "application/json",
+    }
+)
+# Below this, the encoding's own framing eats most of the gain.
+MIN_COMPRESSED_BYTES = 200
+# Fast settings for a response compressed while the client waits; both still
+# shrink HTML four- to sixfold.
+LIVE_BROTLI_QUALITY = 4
+LIVE_GZIP_LEVEL = 6
+# Server preference among the encodings a client accepts.
+ENCODINGS = ("br", "gzip")
+
+
+def accepted_encodings(header: str) -> list[str]:
+    """Return the encodings of ENCODINGS that an Accept-Encoding value accepts, preferred first."""
+    qualities = {}
+    for item in header.split(","):
+        name, *params = item.split(";")
+        quality = 1.0
+        for param in params:
+            key, _, value = param.partition("=")
+            if key.strip().lower() == "q":
+                try:
+                    quality = float(value)
+                except ValueError:
+                    quality = 0.0
+        qualities[name.strip().lower()] = quality
+    default = qualities.get("*", 0.0)
+    return [name for name in ENCODINGS if qualities.get(name, default) > 0]
+
+
+def carries_secrets(request, response) -> bool:
+    """Return whether the body may hold a secret that compression could leak (BREACH).
+
+    BREACH recovers a secret from compressed sizes when the same body also
+    reflects attacker input, so any page that may carry one is sent plain:
+    the admin, forms with a CSRF token, responses that set a cookie, and
+    responses that vary with the cookies (a session was read, so the page
+    may be personal). The public pages carry no secret; their CSP nonce is
+    new on every response, so there is nothing stable to recover.
+    """
+    return (
+        request.path.startswith(f"/{settings.ADMIN_URL}")
+        or bool(response.cookies)
+        or "cookie" in response.get("Vary", "").lower()
+        or b"csrfmiddlewaretoken" in response.content
+    )
+
+
+class CompressionMiddleware:
+    """Compress text responses with brotli or gzip, whichever the client accepts.
+
+    Static files are whitenoise's, precompressed, and never reach this. A
+    cached page brings its own precompressed body (articles.caching.CachedPage).
+    Put it below WhiteNoiseMiddleware and above every middleware that sets
+    cookies or Vary, so that carries_secrets() sees them.
+    """
+
+    def __init__(self, get_response):
+        self.get_response = get_response
+
+    def __call__(self, request):
+        response = self.get_response(request)
+        if not self.compressible(request, response):
+            return response
+        patch_vary_headers(response, ("Accept-Encoding",))
+        encodings = accepted_encodings(request.headers.get("Accept-Encoding", ""))
+        if not encodings:
+            return response
+        content = response.content
+        encoding, body = self.encode(response, content, encodings)
+        if len(body) >= len(content):
+            return response
+        response.content = body
+        response["Content-Length"] = str(len(body))
+        response["Content-Encoding"] = encoding
+        # RFC 9110 8.8.1: the compressed body is another representation.
+        etag = response.get("ETag")
+        if etag and etag.startswith('"'):
+            response["ETag"] = f"W/{etag}"
+        return response
+
+    @staticmethod
+    def compressible(request, response) -> bool:
+        if response.streaming or response.status_code in {204, 304}:
+            return False
+        if response.has_header("Content-Encoding"):
+            return False
+        content_type = response.get("Content-Type", "").partition(";")[0].strip().lower()
+        if content_type not in COMPRESSED_TYPES or len(response.content) < MIN_COMPRESSED_BYTES:
+            return False
+        return not carries_secrets(request, response)
+
+    @staticmethod
+    def encode(response, content: bytes, encodings: list[str]) -> tuple[str, bytes]:
+        precompressed = getattr(response, "precompressed", None)
+        if precompressed is not None:
+            encoded = precompressed(encodings, content)
+            if encoded is not None:
+                return encoded
+        if encodings[0] == "br":
+            return "br", brotli.compress(
+                content, mode=brotli.MODE_TEXT, quality=LIVE_BROTLI_QUALITY
+            )
+        return "gzip", gzip.compress(content, compresslevel=LIVE_GZIP_LEVEL, mtime=0)
 
 
 class DatabaseUnavailableMiddleware:

@@ -69,6 +69,9 @@ MIDDLEWARE = [
     "healthhub.middleware.SecurityHeadersMiddleware",
     "csp.middleware.CSPMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
+    # Below whitenoise, whose files are precompressed; above whatever sets
+    # cookies or Vary: Cookie, which decide that a page stays uncompressed.
+    "healthhub.middleware.CompressionMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",

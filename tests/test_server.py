@@ -1,6 +1,7 @@
 """Run the production stack (gunicorn, production settings) against the test database."""
 
 import contextlib
+import gzip
 import http.client
 import os
 import re
@@ -343,3 +344,28 @@ def test_responses_do_not_name_the_server_software(gunicorn):
 
     assert response.status == 200
     assert response.getheader("Server") == "web"
+
+
+def test_article_page_through_gunicorn_is_compressed_and_decodes(article, gunicorn):
+    """Through gunicorn, an article page comes back gzip-compressed and decodes to the plain page."""
+    url = article.get_absolute_url()
+    pages = {}
+    for accept in ("", "br, gzip", "br, gzip"):
+        conn = http.client.HTTPConnection(HOST, gunicorn, timeout=30)
+        try:
+            conn.request("GET", url, headers={"User-Agent": BROWSER, "Accept-Encoding": accept})
+            response = conn.getresponse()
+            pages.setdefault(accept, []).append((response, response.read()))
+        finally:
+            conn.close()
+
+    [(plain, plain_body)] = pages[""]
+    assert plain.getheader("Content-Encoding") is None
+    for count, (response, body) in enumerate(pages["br, gzip"], start=2):
+        assert response.getheader("Content-Encoding") == "gzip"
+        assert "Accept-Encoding" in response.getheader("Vary")
+        assert int(response.getheader("Content-Length")) == len(body) < len(plain_body) / 2
+        html = gzip.decompress(body).decode()
+        assert f"{count} views<" in html
+        nonce = re.search(r"'nonce-([^']+)'", response.getheader("Content-Security-Policy"))
+        assert f'nonce="{nonce.group(1)}"' in html
