@@ -12,20 +12,6 @@ from articles.roles import AUTHORS, EDITORS
 from articles.services import RENDERED_FIELDS, bulk_create_articles
 from tests.factories import ArticleFactory, CategoryFactory, UserFactory
 
-BROWSER = (
-    "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 "
-    "(KHTML, like Gecko) Chrome/131.0.0.0 Safari/537.36"
-)
-
-
-@pytest.fixture
-def article(db):
-    return ArticleFactory(view_count=7)
-
-
-def stored_count(article):
-    return Article.objects.values_list("view_count", flat=True).get(pk=article.pk)
-
 
 def test_bulk_created_articles_get_what_a_save_derives(health):
     """Bulk-inserted articles carry the rendered body, reading grade and slug history of a save."""
