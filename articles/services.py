@@ -11,6 +11,7 @@ from django.utils import timezone
 from django.utils.text import Truncator, normalize_newlines
 from django.utils.translation import gettext
 
+from articles import selectors
 from articles.models import (
     Article,
     ArticleRevision,
@@ -69,13 +70,10 @@ def bump_content_version() -> int:
 
 def requires_review(category: Category) -> bool:
     """Return whether ``category`` or a category above it requires a medical review."""
-    seen = set()
-    while category is not None and category.pk not in seen:
-        if category.requires_review:
-            return True
-        seen.add(category.pk)
-        category = category.parent
-    return False
+    # The cached category list, not category.parent: a parent read per
+    # article would cost a query per article in a bulk action.
+    lineage = selectors.category_lineage(category, selectors.get_categories())
+    return any(ancestor.requires_review for ancestor in lineage)
 
 
 def publishing_problem(article: Article) -> str | None:

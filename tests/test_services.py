@@ -144,3 +144,18 @@ def test_revision_summary_ignores_line_endings_of_older_revisions(health):
     earlier = services.record_revision(article)
     ArticleRevision.objects.filter(pk=earlier.pk).update(body="One.\r\n\r\nTwo.\r\n")
     assert services.record_revision(article).summary == "No changes"
+
+
+def test_checking_the_review_rule_reads_no_parent_per_article(
+    mental_health, django_assert_max_num_queries
+):
+    """The review rule for many articles in a sub-category costs the category list, once."""
+    mental_health.parent.requires_review = True
+    mental_health.parent.save()
+    ArticleFactory.create_batch(5, category=mental_health, status="draft")
+    articles = list(Article.objects.select_related("category"))
+
+    with django_assert_max_num_queries(1):
+        problems = [services.publishing_problem(article) for article in articles]
+
+    assert all("need a medical reviewer" in problem for problem in problems)
