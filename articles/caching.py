@@ -1,4 +1,8 @@
-"""Whole-response caching keyed by the content version.
+"""The content version, and whole-response caching keyed by it.
+
+Every cached fragment and page is keyed by the content version, one row in
+the database that every save bumps, so every worker and app server agrees
+on it with or without a shared cache.
 
 Feeds and the sitemap are cached until content changes and answer
 conditional GETs. Article lists are cached for a minute, as their cards show
@@ -9,21 +13,36 @@ A cached page is compressed once, when it is stored (see CachedPage), so a
 hit costs no compressor run.
 """
 
+import datetime as dt
 import functools
 import hashlib
+import logging
 import re
+import secrets
 import struct
+import threading
 import time
 import zlib
 
 import brotli
 from django.contrib.humanize.templatetags.humanize import intcomma
 from django.core.cache import cache, caches
+from django.db import DatabaseError, connection
 from django.http import HttpRequest, HttpResponse
+from django.utils import timezone
 from django.utils.cache import get_conditional_response, patch_cache_control
 from django.utils.http import http_date, quote_etag
 
-from articles.selectors import FRAGMENT_TIMEOUT, VERSIONED_TIMEOUT, content_version
+from articles.models import Article, ContentVersion
+
+# Lists that show view counts (most read, related) are rebuilt at least this
+# often, so their figures are never more than a minute old.
+FRAGMENT_TIMEOUT = 60
+# Fragments without view counts live until content changes; this only lets
+# the entries of old content versions expire.
+VERSIONED_TIMEOUT = 24 * 60 * 60
+
+logger = logging.getLogger(__name__)
 
 # Clients and proxies may reuse a feed or sitemap this long without asking again.
 MAX_AGE = 60
@@ -45,6 +64,99 @@ GZIP_HEADER = b"\x1f\x8b\x08\x00\x00\x00\x00\x00\x00\xff"
 # An empty, final stored block ends the deflate stream.
 DEFLATE_END = b"\x01\x00\x00\xff\xff"
 STORED_BLOCK_MAX = 0xFFFF
+
+
+# The content version ------------------------------------------------------
+
+# Each thread trusts its last reading of the content version this long, so a
+# cached page costs at most one small query a second; a change made by
+# another worker, command or app server shows here within that time. A change
+# made here, and a scheduled article falling due, show at once. The reading
+# is per thread: a thread that bumps the version inside a transaction sees
+# the new one at once, while the others keep the committed one.
+VERSION_MEMO_SECONDS = 1.0
+_memo = threading.local()
+_version_unreadable = False
+
+
+def content_version() -> int:
+    """Return the site-wide content version that keys every cached fragment.
+
+    Saving content bumps it (articles/signals.py), and so does the moment a
+    scheduled article becomes due, so no cached fragment outlives a change.
+    """
+    version, due, read_at = getattr(_memo, "reading", (None, None, 0.0))
+    if version is None or time.monotonic() - read_at > VERSION_MEMO_SECONDS:
+        version, due = _read_content_version(version, due)
+    if due is not None and due <= timezone.now().timestamp():
+        return bump_content_version()
+    return version
+
+
+def forget_content_version() -> None:
+    """Make this thread's next content_version() read the database."""
+    _memo.reading = (None, None, 0.0)
+
+
+def remember_content_version(version: int, due: dt.datetime | float | None) -> None:
+    """Trust ``version`` in this thread for the next VERSION_MEMO_SECONDS."""
+    if isinstance(due, dt.datetime):
+        due = due.timestamp()
+    _memo.reading = (version, due, time.monotonic())
+
+
+def _read_content_version(known: int | None, known_due: float | None):
+    global _version_unreadable
+    try:
+        row = ContentVersion.objects.filter(pk=1).values_list("version", "next_due").first()
+    except DatabaseError:
+        # With the database gone, pages already cached stay current: keep
+        # serving them under the last version read, and say so once.
+        if known is None or connection.in_atomic_block:
+            raise
+        if not _version_unreadable:
+            logger.warning("Cannot read the content version; keeping version %s", known)
+            _version_unreadable = True
+        remember_content_version(known, known_due)
+        return known, known_due
+    if _version_unreadable:
+        logger.warning("The content version can be read again")
+        _version_unreadable = False
+    if row is None:  # a new database
+        bump_content_version()
+    else:
+        remember_content_version(*row)
+    return _memo.reading[:2]
+
+
+def _next_publication() -> dt.datetime | None:
+    """Return when the next scheduled article becomes public, if one is scheduled."""
+    return (
+        Article.objects.filter(status=Article.Status.PUBLISHED, published_at__gt=timezone.now())
+        .order_by("published_at")
+        .values_list("published_at", flat=True)
+        .first()
+    )
+
+
+def bump_content_version() -> int:
+    """Invalidate every cached fragment that depends on published content.
+
+    The version is a fresh random number, so a version rolled back with its
+    transaction is never current again. Inside a transaction, other threads
+    and processes see the new version only once it commits, together with
+    the rows that changed. Return the new version.
+    """
+    version = secrets.randbits(62)
+    due = _next_publication()
+    if not ContentVersion.objects.filter(pk=1).update(version=version, next_due=due):
+        ContentVersion.objects.get_or_create(pk=1, defaults={"version": version, "next_due": due})
+        version, due = ContentVersion.objects.values_list("version", "next_due").get(pk=1)
+    remember_content_version(version, due)
+    return version
+
+
+# Whole responses ------------------------------------------------------------
 
 
 def response_key(request: HttpRequest, *params: str) -> tuple[str, str]:

@@ -3,7 +3,8 @@
 from django.core.paginator import Paginator
 from django.utils.functional import cached_property
 
-from articles.selectors import VERSIONED_TIMEOUT, cached_fragment
+from articles.caching import VERSIONED_TIMEOUT
+from articles.selectors import cached_fragment
 
 # Shallower than this, stepping over table rows costs less than a second query.
 DEFERRED_JOIN_FROM = 120

@@ -4,12 +4,9 @@ import datetime as dt
 import itertools
 import logging
 import re
-import threading
-import time
 
 from django.contrib.contenttypes.models import ContentType
 from django.core.cache import cache
-from django.db import DatabaseError, connection
 from django.db.models import (
     Case,
     Count,
@@ -28,92 +25,12 @@ from django.http import HttpRequest
 from django.utils import timezone
 from taggit.models import Tag, TaggedItem
 
-from articles.models import Article, ArticleSlug, Category, ContentVersion, DailyViews
+from articles.caching import FRAGMENT_TIMEOUT, VERSIONED_TIMEOUT, content_version
+from articles.models import Article, ArticleSlug, Category, DailyViews
 
-# Lists that show view counts (most read, related) are rebuilt at least this
-# often, so their figures are never more than a minute old.
-FRAGMENT_TIMEOUT = 60
-# Fragments without view counts live until content changes; this only lets
-# the entries of old content versions expire.
-VERSIONED_TIMEOUT = 24 * 60 * 60
 _REQUEST_CACHE_ATTR = "_healthhub_categories"
 
 logger = logging.getLogger(__name__)
-
-
-# Each thread trusts its last reading of the content version this long, so a
-# cached page costs at most one small query a second; a change made by
-# another worker, command or app server shows here within that time. A change
-# made here, and a scheduled article falling due, show at once. The reading
-# is per thread: a thread that bumps the version inside a transaction sees
-# the new one at once, while the others keep the committed one.
-VERSION_MEMO_SECONDS = 1.0
-_memo = threading.local()
-_version_unreadable = False
-
-
-def content_version() -> int:
-    """Return the site-wide content version that keys every cached fragment.
-
-    Saving content bumps it (articles/signals.py), and so does the moment a
-    scheduled article becomes due, so no cached fragment outlives a change.
-    """
-    version, due, read_at = getattr(_memo, "reading", (None, None, 0.0))
-    if version is None or time.monotonic() - read_at > VERSION_MEMO_SECONDS:
-        version, due = _read_content_version(version, due)
-    if due is not None and due <= timezone.now().timestamp():
-        from articles.services import bump_content_version  # services imports this module
-
-        return bump_content_version()
-    return version
-
-
-def forget_content_version() -> None:
-    """Make this thread's next content_version() read the database."""
-    _memo.reading = (None, None, 0.0)
-
-
-def remember_content_version(version: int, due: dt.datetime | float | None) -> None:
-    """Trust ``version`` in this thread for the next VERSION_MEMO_SECONDS."""
-    if isinstance(due, dt.datetime):
-        due = due.timestamp()
-    _memo.reading = (version, due, time.monotonic())
-
-
-def _read_content_version(known: int | None, known_due: float | None):
-    global _version_unreadable
-    try:
-        row = ContentVersion.objects.filter(pk=1).values_list("version", "next_due").first()
-    except DatabaseError:
-        # With the database gone, pages already cached stay current: keep
-        # serving them under the last version read, and say so once.
-        if known is None or connection.in_atomic_block:
-            raise
-        if not _version_unreadable:
-            logger.warning("Cannot read the content version; keeping version %s", known)
-            _version_unreadable = True
-        remember_content_version(known, known_due)
-        return known, known_due
-    if _version_unreadable:
-        logger.warning("The content version can be read again")
-        _version_unreadable = False
-    if row is None:  # a new database
-        from articles.services import bump_content_version  # services imports this module
-
-        bump_content_version()
-    else:
-        remember_content_version(*row)
-    return _memo.reading[:2]
-
-
-def next_publication() -> dt.datetime | None:
-    """Return when the next scheduled article becomes public, if one is scheduled."""
-    return (
-        Article.objects.filter(status=Article.Status.PUBLISHED, published_at__gt=timezone.now())
-        .order_by("published_at")
-        .values_list("published_at", flat=True)
-        .first()
-    )
 
 
 def cached_fragment(name: str, build, *, timeout: int | None = FRAGMENT_TIMEOUT):

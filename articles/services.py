@@ -1,7 +1,6 @@
 """Editorial writes: many articles at once, the content version, the workflow, people."""
 
 import difflib
-import secrets
 
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
@@ -18,10 +17,8 @@ from articles.models import (
     ArticleSlug,
     AuthorProfile,
     Category,
-    ContentVersion,
 )
 from articles.roles import AUTHORS, EDITORS
-from articles.selectors import next_publication, remember_content_version
 
 # Fields Article.render() derives from the body.
 RENDERED_FIELDS = ("body_html", "toc", "word_count", "reading_minutes", "readability_grade")
@@ -46,23 +43,6 @@ def bulk_create_articles(articles: list[Article], *, batch_size: int = 500) -> l
         batch_size=batch_size,
     )
     return created
-
-
-def bump_content_version() -> int:
-    """Invalidate every cached fragment that depends on published content.
-
-    The version is a fresh random number, so a version rolled back with its
-    transaction is never current again. Inside a transaction, other threads
-    and processes see the new version only once it commits, together with
-    the rows that changed. Return the new version.
-    """
-    version = secrets.randbits(62)
-    due = next_publication()
-    if not ContentVersion.objects.filter(pk=1).update(version=version, next_due=due):
-        ContentVersion.objects.get_or_create(pk=1, defaults={"version": version, "next_due": due})
-        version, due = ContentVersion.objects.values_list("version", "next_due").get(pk=1)
-    remember_content_version(version, due)
-    return version
 
 
 # Editorial workflow --------------------------------------------------------

@@ -4,9 +4,9 @@ from django.db.models.signals import m2m_changed, post_delete, post_save
 from django.dispatch import receiver
 from taggit.models import Tag
 
+from articles.caching import bump_content_version
 from articles.images import delete_article_files
 from articles.models import Article, AuthorProfile, Category, Reference, Reviewer, SiteSettings
-from articles.services import bump_content_version
 
 
 def content_changed(sender, **kwargs):

@@ -291,7 +291,7 @@ class ArticleView(SeoMixin, DetailView):
         # The page is cached whole, with a hole for the view count that is
         # filled with the live figure on every request.
         key, _tag = caching.response_key(request)
-        cached = caching.get_response(key, selectors.VERSIONED_TIMEOUT)
+        cached = caching.get_response(key, caching.VERSIONED_TIMEOUT)
         if cached is not None:
             article_id, page, headers = cached
             views = counting.count_view(article_id, request)
@@ -319,7 +319,7 @@ class ArticleView(SeoMixin, DetailView):
             return self.render_to_response(self.get_context_data(object=self.object))
         headers = {"Content-Type": response["Content-Type"]}
         page = caching.CachedPage(content)
-        caching.set_response(key, (self.object.pk, page, headers), selectors.VERSIONED_TIMEOUT)
+        caching.set_response(key, (self.object.pk, page, headers), caching.VERSIONED_TIMEOUT)
         return self.fill_view_count(page, views, headers)
 
     def can_cache(self, response, content):

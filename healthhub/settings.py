@@ -281,6 +281,11 @@ if HEALTHHUB_SERVE_MEDIA and HEALTHHUB_MEDIA_BUCKET:
         f"{HEALTHHUB_MEDIA_BUCKET} (AWS_STORAGE_BUCKET_NAME). Unset DJANGO_SERVE_MEDIA."
     )
 HEALTHHUB_MAX_UPLOAD_MB = int(os.environ.get("HEALTHHUB_MAX_UPLOAD_MB", "10"))
+# Limits on what an article may hold, from the admin and the import alike.
+HEALTHHUB_MAX_BODY_KB = int(os.environ.get("HEALTHHUB_MAX_BODY_KB", "200"))
+HEALTHHUB_MAX_TAGS = int(os.environ.get("HEALTHHUB_MAX_TAGS", "20"))
+# An import file larger than this is refused before it is parsed.
+HEALTHHUB_MAX_IMPORT_FILE_KB = int(os.environ.get("HEALTHHUB_MAX_IMPORT_FILE_KB", "512"))
 # Articles under these categories (or their sub-categories) are marked up as
 # MedicalWebPage for search engines.
 HEALTHHUB_MEDICAL_CATEGORIES = env_list("HEALTHHUB_MEDICAL_CATEGORIES", "health")

@@ -20,7 +20,7 @@ def content_version_per_test(monkeypatch):
     Outside the tests a process rereads it every second; here a reread mid-test
     would make query counts depend on timing.
     """
-    from articles import selectors
+    from articles import caching
 
-    selectors.forget_content_version()
-    monkeypatch.setattr(selectors, "VERSION_MEMO_SECONDS", 3600.0)
+    caching.forget_content_version()
+    monkeypatch.setattr(caching, "VERSION_MEMO_SECONDS", 3600.0)
