@@ -1,4 +1,5 @@
 import difflib
+import logging
 from collections import Counter
 
 from django import forms
@@ -8,7 +9,7 @@ from django.contrib.admin import helpers
 from django.contrib.admin.views.autocomplete import AutocompleteJsonView
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.uploadedfile import UploadedFile
-from django.db import models
+from django.db import DatabaseError, models
 from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
@@ -43,6 +44,22 @@ from articles.models import (
 )
 from articles.readability import TARGET_GRADE
 from articles.rendering import render_body
+from healthhub.database import is_disk_full
+
+logger = logging.getLogger(__name__)
+
+
+def save_error_message(error: DatabaseError) -> str:
+    """Return what to tell an editor whose save the database refused."""
+    if is_disk_full(error):
+        reason = _("the disk is full")
+    else:
+        first_line = (str(error).strip().splitlines() or [type(error).__name__])[0]
+        reason = Truncator(first_line).chars(80)
+    return _(
+        "The database could not save: %(reason)s. Nothing was saved; your changes are "
+        "still in the form below, so save again once the problem is fixed."
+    ) % {"reason": reason}
 
 
 class CategoryAutocompleteJsonView(AutocompleteJsonView):
@@ -135,6 +152,8 @@ class ArticleAdminForm(ImageUploadFormMixin, forms.ModelForm):
     # Users who may not publish pick only from these.
     author_statuses = (Article.Status.DRAFT, Article.Status.IN_REVIEW)
     current_user = None
+    # Why the last attempt to save this POST failed in the database, if it did.
+    save_error = None
 
     expected_version = forms.IntegerField(widget=forms.HiddenInput, required=False)
 
@@ -166,6 +185,8 @@ class ArticleAdminForm(ImageUploadFormMixin, forms.ModelForm):
 
     def clean(self):
         cleaned = super().clean()
+        if self.save_error:
+            raise ValidationError(self.save_error)
         if self.instance.pk is not None:
             self._check_version(cleaned.get("expected_version"))
             # The UPDATE then checks the version the editor loaded, not the
@@ -484,10 +505,19 @@ class ArticleAdmin(CategoryPickerMixin, admin.ModelAdmin):
             # the transaction was rolled back. Validating the same POST again now
             # fails the check, so the editor gets the form, their text and the error.
             return super().changeform_view(request, object_id, form_url, extra_context)
+        except DatabaseError as error:
+            if request.method != "POST":
+                raise
+            # The save was rolled back. Show the same POST again, refused with
+            # the reason, so the editor keeps their text and can retry.
+            logger.error("Saving an article failed: %s", error)
+            request.healthhub_save_error = save_error_message(error)
+            return super().changeform_view(request, object_id, form_url, extra_context)
 
     def get_form(self, request, obj=None, **kwargs):
         form = super().get_form(request, obj, **kwargs)
         form.current_user = request.user
+        form.save_error = getattr(request, "healthhub_save_error", None)
         return form
 
     def get_readonly_fields(self, request, obj=None):

@@ -9,7 +9,7 @@ class ArticlesConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
 
     def ready(self):
-        from articles import signals  # noqa: F401
+        from articles import checks, signals  # noqa: F401
         from articles.triggers import restore_sqlite_triggers
 
         post_migrate.connect(restore_sqlite_triggers, sender=self, dispatch_uid="restore-triggers")

@@ -34,6 +34,7 @@ from django.utils.cache import get_conditional_response, patch_cache_control
 from django.utils.http import http_date, quote_etag
 
 from articles.models import Article, ContentVersion
+from healthhub.database import database_breaker, note_database_error, short_deadline
 
 # Lists that show view counts (most read, related) are rebuilt at least this
 # often, so their figures are never more than a minute old.
@@ -107,13 +108,19 @@ def remember_content_version(version: int, due: dt.datetime | float | None) -> N
 
 def _read_content_version(known: int | None, known_due: float | None):
     global _version_unreadable
+    in_transaction = connection.in_atomic_block
+    if known is not None and not in_transaction and not database_breaker.allow():
+        remember_content_version(known, known_due)
+        return known, known_due
     try:
-        row = ContentVersion.objects.filter(pk=1).values_list("version", "next_due").first()
-    except DatabaseError:
+        with short_deadline():
+            row = ContentVersion.objects.filter(pk=1).values_list("version", "next_due").first()
+    except DatabaseError as error:
         # With the database gone, pages already cached stay current: keep
         # serving them under the last version read, and say so once.
-        if known is None or connection.in_atomic_block:
+        if known is None or in_transaction:
             raise
+        note_database_error(error)
         if not _version_unreadable:
             logger.warning("Cannot read the content version; keeping version %s", known)
             _version_unreadable = True

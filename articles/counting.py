@@ -1,14 +1,23 @@
-"""Counting views: directly in the database, or buffered in Redis and flushed."""
+"""Counting views: directly in the database, or buffered in Redis and flushed.
+
+A view is never shown as counted and then lost. While the view buffer's
+Redis cannot be reached, views are counted directly in the database; while
+the database cannot be written, a page is served with its last known count
+and the view is not counted.
+"""
 
 import datetime as dt
 import functools
+import logging
 import re
+import threading
 import uuid
 
 import redis
 from django.conf import settings
-from django.db import IntegrityError, connection, transaction
+from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import F
+from django.db.models.functions import Least
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -16,6 +25,21 @@ from articles.models import (
     Article,
     ViewFlush,
 )
+from healthhub.database import database_breaker, note_database_error, short_deadline
+from healthhub.resilience import CircuitBreaker
+
+logger = logging.getLogger(__name__)
+
+# The largest count the database accepts (the view_count constraint).
+MAX_VIEWS = 10**12
+buffer_breaker = CircuitBreaker("The view buffer (Redis)")
+# Articles counted directly while the buffer was unreachable: their totals
+# in Redis miss those views, so they are dropped when it answers again.
+_counted_directly: set[int] = set()
+_counted_directly_lock = threading.Lock()
+# The last count served per article, for a page served while the database is down.
+_last_known: dict[int, int] = {}
+LAST_KNOWN_MAX = 10_000
 
 # Crawlers, link unfurlers and previewers announce themselves; counting them
 # would inflate the public figure.
@@ -48,28 +72,63 @@ def record_view(article: Article, request: HttpRequest) -> bool:
     """
     countable = is_countable_view(request)
     if settings.HEALTHHUB_VIEW_COUNTER == "buffered":
-        article.view_count = _buffered_count(article.pk, countable, stored=article.view_count)
-        return countable
-    if countable:
+        shown = _buffer_call(_buffered_count, article.pk, countable, stored=article.view_count)
+        if shown is not None:
+            article.view_count = shown
+            return countable
+    if not countable:
+        return False
+    try:
         Article.objects.filter(pk=article.pk).update(view_count=F("view_count") + 1)
-        article.view_count += 1
-    return countable
+    except (DatabaseError, IntegrityError) as error:
+        note_database_error(error)
+        return False
+    article.view_count += 1
+    _remember_counted_directly(article.pk)
+    return True
 
 
-def count_view(article_id: int, request: HttpRequest) -> int | None:
+def count_view(article_id: int, request: HttpRequest, *, known: int | None = None) -> int | None:
     """Count this request's view of an article if it is one; return the figure to show.
 
     For a page served from cache, which knows the article's id only. Counting
     directly, one UPDATE ... RETURNING both counts and reads; buffered, one
     Redis call does, with no query at all once the article's shown total is
-    in Redis. Return None when the article is gone.
+    in Redis. Return None when the article is gone. With the database down,
+    return the last count known here (else ``known``) without counting.
     """
     countable = is_countable_view(request)
-    if settings.HEALTHHUB_VIEW_COUNTER == "buffered":
-        total, generation = _buffered_total(article_id, countable)
-        if total is not None:
-            return total
-        countable = False  # counted already
+    generation = ""
+    buffered = settings.HEALTHHUB_VIEW_COUNTER == "buffered"
+    if buffered:
+        reply = _buffer_call(_buffered_total, article_id, countable)
+        if reply is None:
+            buffered = False  # unreachable: count directly
+        elif reply[0] is not None:
+            return _remember_shown(article_id, reply[0])
+        else:
+            generation = reply[1]
+            countable = False  # counted already
+    if not database_breaker.allow():
+        return _last_known.get(article_id, known)
+    try:
+        with short_deadline():
+            row = _count_in_database(article_id, countable)
+    except (DatabaseError, IntegrityError) as error:
+        note_database_error(error)
+        return _last_known.get(article_id, known)
+    database_breaker.succeeded()
+    if row is None:
+        return None
+    if not buffered:
+        if countable and settings.HEALTHHUB_VIEW_COUNTER == "buffered":
+            _remember_counted_directly(article_id)
+        return _remember_shown(article_id, row[0])
+    shown = _buffer_call(_buffered_count, article_id, False, stored=row[0], generation=generation)
+    return _remember_shown(article_id, row[0] if shown is None else shown)
+
+
+def _count_in_database(article_id: int, countable: bool):
     # Plain SQL: on this path, building the ORM query would cost more than running it.
     with connection.cursor() as cursor:
         if countable:
@@ -81,10 +140,51 @@ def count_view(article_id: int, request: HttpRequest) -> int | None:
             )
         else:
             cursor.execute("SELECT view_count FROM articles_article WHERE id = %s", [article_id])
-        row = cursor.fetchone()
-    if row is None or settings.HEALTHHUB_VIEW_COUNTER != "buffered":
-        return row and row[0]
-    return _buffered_count(article_id, False, stored=row[0], generation=generation)
+        return cursor.fetchone()
+
+
+def _remember_shown(article_id: int, shown: int) -> int:
+    if len(_last_known) >= LAST_KNOWN_MAX:
+        _last_known.clear()
+    _last_known[article_id] = shown
+    return shown
+
+
+def _remember_counted_directly(article_id: int) -> None:
+    if settings.HEALTHHUB_VIEW_COUNTER == "buffered":
+        with _counted_directly_lock:
+            _counted_directly.add(article_id)
+
+
+def _buffer_call(function, *args, **kwargs):
+    """Return ``function(*args, **kwargs)``, or None while the view buffer is unreachable."""
+    if not buffer_breaker.allow():
+        return None
+    try:
+        if _counted_directly:
+            _forget_stale_totals()
+        result = function(*args, **kwargs)
+    except redis.RedisError as error:
+        # A call that timed out may still run once Redis wakes, and its view
+        # is counted directly too: at most one view per process per outage is
+        # counted twice, and none is lost.
+        buffer_breaker.failed(error)
+        return None
+    buffer_breaker.succeeded()
+    return result
+
+
+def _forget_stale_totals() -> None:
+    """Drop the Redis totals of articles counted directly while Redis was unreachable."""
+    with _counted_directly_lock:
+        stale = list(_counted_directly)
+        _counted_directly.clear()
+    try:
+        view_buffer().delete(*[_key(f"total:{pk}") for pk in stale])
+    except redis.RedisError:
+        with _counted_directly_lock:
+            _counted_directly.update(stale)
+        raise
 
 
 # Buffered view counting ----------------------------------------------------
@@ -143,7 +243,12 @@ return 1
 @functools.cache
 def view_buffer() -> redis.Redis:
     """Return the Redis client for buffered views (one pool per process)."""
-    return redis.Redis.from_url(settings.HEALTHHUB_VIEW_BUFFER_URL, decode_responses=True)
+    return redis.Redis.from_url(
+        settings.HEALTHHUB_VIEW_BUFFER_URL,
+        decode_responses=True,
+        socket_connect_timeout=settings.HEALTHHUB_REDIS_TIMEOUT,
+        socket_timeout=settings.HEALTHHUB_REDIS_TIMEOUT,
+    )
 
 
 @functools.cache
@@ -193,6 +298,7 @@ def flush_views() -> int:
     hash becomes a batch and is applied.
     """
     client = view_buffer()
+    _check_epoch(client)
     moved = 0
     for key in sorted(client.scan_iter(match=_key("batch:*"))):
         moved += _apply_batch(client, key)
@@ -203,6 +309,60 @@ def flush_views() -> int:
         if _scripts(client)[1](keys=keys):  # else emptied by a concurrent flush
             moved += _apply_batch(client, batch)
     return moved
+
+
+# What a Redis restart or crash can cost the views not yet flushed, by how
+# the buffer's Redis persists (buffer_persistence()).
+LOSS_BOUNDS = {
+    "aof-always": "nothing",
+    "aof-everysec": "at most the last second of views if Redis or its machine crashes; "
+    "nothing on a clean restart",
+    "aof-no": "the views the operating system had not yet written (typically up to 30 s) "
+    "if the machine crashes; nothing on a clean restart",
+    "snapshots": "every view since the last snapshot",
+    "none": "every view not yet flushed",
+}
+_epoch: str | None = None
+
+
+def buffer_persistence(client: redis.Redis | None = None) -> str:
+    """Return how the view buffer's Redis keeps its data: a key of LOSS_BOUNDS."""
+    client = client or view_buffer()
+    if int(client.info("persistence").get("aof_enabled", 0)):
+        try:
+            fsync = client.config_get("appendfsync").get("appendfsync", "everysec")
+        except redis.ResponseError:  # CONFIG is often renamed away on managed Redis
+            fsync = "everysec"
+        return f"aof-{fsync}"
+    try:
+        saves = client.config_get("save").get("save", "")
+    except redis.ResponseError:
+        saves = ""
+    return "snapshots" if saves else "none"
+
+
+def _check_epoch(client: redis.Redis) -> bool:
+    """Return whether the buffer's Redis came back empty since this process last flushed.
+
+    The epoch key is written once and never expires, so its absence after
+    a flush saw it means Redis lost its data. The shown totals went with it
+    and are seeded again from the database on the next view of each article.
+    """
+    global _epoch
+    token = client.get(_key("epoch"))
+    emptied = token is None and _epoch is not None
+    if token is None:
+        client.set(_key("epoch"), uuid.uuid4().hex, nx=True)
+        token = client.get(_key("epoch"))
+    if emptied:
+        logger.warning(
+            "The view buffer's Redis came back empty: the views it held since the last flush "
+            "are lost. With its persistence (%s) a restart can lose %s. Use appendonly yes.",
+            buffer_persistence(client),
+            LOSS_BOUNDS[buffer_persistence(client)],
+        )
+    _epoch = token
+    return emptied
 
 
 def _apply_batch(client: redis.Redis, key: str) -> int:
@@ -235,7 +395,7 @@ def _add_views(article_id: int, views: int, date: dt.date) -> None:
         articles.update(view_count=F("view_count") + 2)
         articles.update(view_count=F("view_count") - 1)
     else:
-        articles.update(view_count=F("view_count") + views)
+        articles.update(view_count=Least(F("view_count") + views, MAX_VIEWS))
     with connection.cursor() as cursor:
         cursor.execute(
             "INSERT INTO articles_dailyviews (article_id, date, views) VALUES (%s, %s, %s) "

@@ -293,8 +293,8 @@ class ArticleView(SeoMixin, DetailView):
         key, _tag = caching.response_key(request)
         cached = caching.get_response(key, caching.VERSIONED_TIMEOUT)
         if cached is not None:
-            article_id, page, headers = cached
-            views = counting.count_view(article_id, request)
+            article_id, page, headers, *known = cached
+            views = counting.count_view(article_id, request, known=known[0] if known else None)
             if views is not None:
                 return self.fill_view_count(page, views, headers)
         try:
@@ -319,7 +319,8 @@ class ArticleView(SeoMixin, DetailView):
             return self.render_to_response(self.get_context_data(object=self.object))
         headers = {"Content-Type": response["Content-Type"]}
         page = caching.CachedPage(content)
-        caching.set_response(key, (self.object.pk, page, headers), caching.VERSIONED_TIMEOUT)
+        entry = (self.object.pk, page, headers, views)
+        caching.set_response(key, entry, caching.VERSIONED_TIMEOUT)
         return self.fill_view_count(page, views, headers)
 
     def can_cache(self, response, content):

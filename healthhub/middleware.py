@@ -10,8 +10,10 @@ import brotli
 from django.conf import settings
 from django.db import InterfaceError, OperationalError
 from django.http import HttpResponse
+from django.template.loader import get_template
 from django.utils.cache import patch_vary_headers
 
+from healthhub.database import is_disk_full, note_database_error
 from healthhub.logs import request_id_var
 
 access_logger = logging.getLogger("healthhub.access")
@@ -203,7 +205,7 @@ class CompressionMiddleware:
 
 
 class DatabaseUnavailableMiddleware:
-    """Answer 503, at once, when the database cannot be reached, instead of a 500 page."""
+    """Answer 503, at once, when the database cannot be reached or written, instead of a 500."""
 
     def __init__(self, get_response):
         self.get_response = get_response
@@ -214,12 +216,15 @@ class DatabaseUnavailableMiddleware:
     def process_exception(self, request, exception):
         if not isinstance(exception, OperationalError | InterfaceError):
             return None
-        logger.error("Database unavailable: %s", exception, exc_info=exception)
-        response = HttpResponse(
-            "The service is temporarily unavailable. Please try again in a moment.\n",
-            status=503,
-            content_type="text/plain; charset=utf-8",
-        )
+        note_database_error(exception)
+        logger.error("Database unavailable: %s", exception)
+        if is_disk_full(exception):
+            reason = "The site cannot save anything just now: its disk is full."
+        else:
+            reason = "The site cannot reach its database just now."
+        # No context processors: they would query the database that just failed.
+        page = get_template("503.html").render({"reason": reason})
+        response = HttpResponse(page, status=503, content_type="text/html; charset=utf-8")
         response["Retry-After"] = "5"
         response["Cache-Control"] = "no-store"
         return response

@@ -108,6 +108,15 @@ TEMPLATES = [
     },
 ]
 
+# Seconds a query may run: PostgreSQL ends it on the server
+# (statement_timeout) and, should the server or the network hang, the query
+# guard cuts it a second later (healthhub/database.py); a SQLite writer waits
+# this long for the write lock. Either way the request fails well within
+# gunicorn's worker timeout. A page served from cache gives its database
+# calls far less, then serves without them.
+HEALTHHUB_DB_TIMEOUT = float(os.environ.get("HEALTHHUB_DB_TIMEOUT", "5"))
+HEALTHHUB_DB_CACHED_TIMEOUT = float(os.environ.get("HEALTHHUB_DB_CACHED_TIMEOUT", "0.5"))
+
 # SQLite is the embedded default. WAL lets readers run beside the writer,
 # IMMEDIATE takes the write lock at BEGIN (so a transaction never has to
 # upgrade a read lock, the cause of "database is locked"), and the timeout
@@ -115,7 +124,12 @@ TEMPLATES = [
 SQLITE_OPTIONS = {
     "init_command": ("PRAGMA journal_mode=WAL;PRAGMA synchronous=NORMAL;PRAGMA foreign_keys=ON"),
     "transaction_mode": "IMMEDIATE",
-    "timeout": 20,
+    "timeout": HEALTHHUB_DB_TIMEOUT,
+}
+POSTGRES_OPTIONS = {
+    # libpq's minimum; a database that does not answer in 2 s is down.
+    "connect_timeout": 2,
+    "options": f"-c statement_timeout={int(HEALTHHUB_DB_TIMEOUT * 1000)}",
 }
 
 (BASE_DIR / "var").mkdir(exist_ok=True)
@@ -128,6 +142,11 @@ DATABASES = {
 }
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["OPTIONS"] = {**SQLITE_OPTIONS, **DATABASES["default"].get("OPTIONS", {})}
+elif DATABASES["default"]["ENGINE"] == "django.db.backends.postgresql":
+    DATABASES["default"]["OPTIONS"] = {
+        **POSTGRES_OPTIONS,
+        **DATABASES["default"].get("OPTIONS", {}),
+    }
 
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
@@ -135,12 +154,19 @@ DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 # content version); otherwise each process keeps its own in memory.
 REDIS_URL = os.environ.get("REDIS_URL", "")
 CACHE_URL = os.environ.get("CACHE_URL", "") or REDIS_URL
+# Seconds to wait for Redis before treating it as down (healthhub/resilience.py).
+HEALTHHUB_REDIS_TIMEOUT = float(os.environ.get("HEALTHHUB_REDIS_TIMEOUT", "0.25"))
 if CACHE_URL:
     CACHES = {
         "default": {
-            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            # Django's Redis cache, where an unreachable Redis is a miss.
+            "BACKEND": "healthhub.cache.ResilientRedisCache",
             "LOCATION": CACHE_URL,
             "KEY_PREFIX": os.environ.get("HEALTHHUB_CACHE_PREFIX", "healthhub"),
+            "OPTIONS": {
+                "socket_connect_timeout": HEALTHHUB_REDIS_TIMEOUT,
+                "socket_timeout": HEALTHHUB_REDIS_TIMEOUT,
+            },
         }
     }
 else:

@@ -24,3 +24,19 @@ def content_version_per_test(monkeypatch):
 
     caching.forget_content_version()
     monkeypatch.setattr(caching, "VERSION_MEMO_SECONDS", 3600.0)
+
+
+@pytest.fixture(autouse=True)
+def closed_breakers():
+    """Start each test with every dependency trusted, as a fresh worker does."""
+    from articles import counting
+    from healthhub.cache import cache_breaker
+    from healthhub.database import database_breaker
+
+    breakers = [cache_breaker, database_breaker, counting.buffer_breaker]
+    for breaker in breakers:
+        breaker.reset()
+    counting._last_known.clear()
+    yield
+    for breaker in breakers:
+        breaker.reset()

@@ -4,6 +4,7 @@ import time
 from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
+from articles.checks import check_view_buffer_persists
 from articles.counting import flush_views
 
 logger = logging.getLogger(__name__)
@@ -26,6 +27,7 @@ class Command(BaseCommand):
     def handle(self, *args, every=None, **options):
         if not settings.HEALTHHUB_VIEW_BUFFER_URL:
             raise CommandError("No view buffer: set REDIS_URL (or HEALTHHUB_VIEW_BUFFER_URL).")
+        self.warn_unless_persistent()
         if every is None:
             moved = flush_views()
             self.stdout.write(f"Flushed {moved} view{'s' if moved != 1 else ''}.")
@@ -40,3 +42,7 @@ class Command(BaseCommand):
                 if moved:
                     logger.info("Flushed %s views", moved)
             time.sleep(every)
+
+    def warn_unless_persistent(self):
+        for warning in check_view_buffer_persists(None):
+            self.stderr.write(f"Warning: {warning.msg} {warning.hint}")
