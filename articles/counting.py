@@ -17,7 +17,6 @@ import redis
 from django.conf import settings
 from django.db import DatabaseError, IntegrityError, connection, transaction
 from django.db.models import F
-from django.db.models.functions import Least
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -32,6 +31,8 @@ logger = logging.getLogger(__name__)
 
 # The largest count the database accepts (the view_count constraint).
 MAX_VIEWS = 10**12
+# Articles per flush transaction: each holds the write lock a few milliseconds.
+FLUSH_CHUNK = 1000
 buffer_breaker = CircuitBreaker("The view buffer (Redis)")
 # Articles counted directly while the buffer was unreachable: their totals
 # in Redis miss those views, so they are dropped when it answers again.
@@ -366,40 +367,68 @@ def _check_epoch(client: redis.Redis) -> bool:
 
 
 def _apply_batch(client: redis.Redis, key: str) -> int:
+    """Apply one batch, FLUSH_CHUNK articles per transaction; then delete it from Redis.
+
+    A batch never changes once renamed, so its chunks are the same on every
+    attempt, and each chunk records its id in ViewFlush with its writes: a
+    retry skips the chunks applied already and applies the rest.
+    """
     day, batch_id = key.rsplit(":", 2)[1:]
     date = dt.date.fromisoformat(day)
-    counts = {int(pk): int(n) for pk, n in client.hgetall(key).items() if int(n) > 0}
-    try:
-        with transaction.atomic():
-            existing = set(Article.objects.filter(pk__in=counts).values_list("pk", flat=True))
-            counts = {pk: n for pk, n in counts.items() if pk in existing}
-            ViewFlush.objects.create(batch=batch_id, date=date, views=sum(counts.values()))
-            # Always in id order, so two flushes never wait on each other's rows.
-            for pk, views in sorted(counts.items()):
-                _add_views(pk, views, date)
-    except IntegrityError:
-        # Another flush recorded this batch id first; it is applied already.
-        if not ViewFlush.objects.filter(batch=batch_id).exists():
-            raise
-        counts = {}
+    # In id order, so two flushes never wait on each other's rows.
+    counts = sorted((int(pk), int(n)) for pk, n in client.hgetall(key).items() if int(n) > 0)
+    moved = 0
+    for index, start in enumerate(range(0, len(counts), FLUSH_CHUNK)):
+        moved += _apply_chunk(f"{batch_id}:{index}", date, counts[start : start + FLUSH_CHUNK])
     with client.pipeline() as pipe:
         pipe.delete(key).srem(_key("batches"), key).incr(_key("flush-generation")).execute()
-    return sum(counts.values())
+    return moved
 
 
-def _add_views(article_id: int, views: int, date: dt.date) -> None:
-    articles = Article.objects.filter(pk=article_id)
-    if views == 1:
-        # A step of exactly one fires the reader-view tally trigger, which
-        # would tally it for today; two steps keep the tally to this batch's day.
-        articles.update(view_count=F("view_count") + 2)
-        articles.update(view_count=F("view_count") - 1)
-    else:
-        articles.update(view_count=Least(F("view_count") + views, MAX_VIEWS))
+def _apply_chunk(chunk_id: str, date: dt.date, counts: list[tuple[int, int]]) -> int:
+    try:
+        with transaction.atomic():
+            ids = [pk for pk, _views in counts]
+            existing = set(Article.objects.filter(pk__in=ids).values_list("pk", flat=True))
+            counts = [(pk, views) for pk, views in counts if pk in existing]
+            moved = sum(views for _pk, views in counts)
+            ViewFlush.objects.create(batch=chunk_id, date=date, views=moved)
+            _add_views(counts, date)
+    except IntegrityError:
+        # Another flush recorded this chunk first; it is applied already.
+        if not ViewFlush.objects.filter(batch=chunk_id).exists():
+            raise
+        return 0
+    return moved
+
+
+def _add_views(counts: list[tuple[int, int]], date: dt.date) -> None:
+    """Add each article's views to its count and to its tally for ``date``, in three statements."""
+    if not counts:
+        return
+    least = "LEAST" if connection.vendor == "postgresql" else "MIN"
+    rows = ", ".join(["(%s, %s)"] * len(counts))
+    # A step of exactly one fires the reader-view tally trigger, which would
+    # tally it for today: a single view goes up by two, then down by one.
+    steps = [value for pk, views in counts for value in (pk, views + (views == 1))]
+    singles = [pk for pk, views in counts if views == 1]
     with connection.cursor() as cursor:
         cursor.execute(
-            "INSERT INTO articles_dailyviews (article_id, date, views) VALUES (%s, %s, %s) "
+            f"UPDATE articles_article SET view_count = "
+            f"{least}(articles_article.view_count + steps.column2, %s) "
+            f"FROM (VALUES {rows}) AS steps WHERE articles_article.id = steps.column1",
+            [MAX_VIEWS, *steps],
+        )
+        if singles:
+            cursor.execute(
+                "UPDATE articles_article SET view_count = view_count - 1 "
+                f"WHERE id IN ({', '.join(['%s'] * len(singles))})",
+                singles,
+            )
+        cursor.execute(
+            f"INSERT INTO articles_dailyviews (article_id, date, views) VALUES "
+            f"{', '.join(['(%s, %s, %s)'] * len(counts))} "
             "ON CONFLICT (article_id, date) "
             "DO UPDATE SET views = articles_dailyviews.views + excluded.views",
-            [article_id, date, views],
+            [value for pk, views in counts for value in (pk, date, views)],
         )

@@ -3,6 +3,7 @@
 import datetime as dt
 import os
 import threading
+import time
 import uuid
 from io import StringIO
 
@@ -10,13 +11,15 @@ import pytest
 import redis
 from django.core.management import call_command
 from django.db import connection
+from django.db.models import F
 from django.test import RequestFactory
 from django.utils import timezone
 
 from articles import counting
 from articles.counting import flush_views, record_view
 from articles.models import Article, DailyViews, ViewFlush
-from tests.factories import ArticleFactory
+from articles.services import bulk_create_articles
+from tests.factories import ArticleFactory, UserFactory
 
 REDIS_URL = os.environ.get("HEALTHHUB_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")
 BROWSER = "Mozilla/5.0 (X11; Linux x86_64; rv:133.0) Gecko/20100101 Firefox/133.0"
@@ -124,9 +127,10 @@ def test_a_page_served_during_a_flush_shows_every_view(buffered, monkeypatch):
     crawler = RequestFactory().get("/", headers={"user-agent": "Googlebot/2.1"})
     real_add_views, shown = counting._add_views, {}
 
-    def look_at_the_pages(article_id, views, date):
-        real_add_views(article_id, views, date)
-        shown[article_id] = cached_page_count(Article(pk=article_id), crawler)
+    def look_at_the_pages(counts, date):
+        real_add_views(counts, date)
+        for article_id, _views in counts:
+            shown[article_id] = cached_page_count(Article(pk=article_id), crawler)
 
     monkeypatch.setattr(counting, "_add_views", look_at_the_pages)
     flush_views()
@@ -175,27 +179,30 @@ def test_views_buffered_yesterday_are_tallied_for_yesterday(buffered):
 
 @pytest.mark.django_db
 def test_a_flush_that_fails_halfway_loses_nothing(buffered, monkeypatch):
-    """When the database write fails, nothing is applied; the next flush applies it all."""
+    """When a chunk's write fails, the chunks before it stay applied; the retry applies the rest."""
     first, second = ArticleFactory(), ArticleFactory()
     for article in (first, second, second):
         record_view(article, reader_get())
+    monkeypatch.setattr(counting, "FLUSH_CHUNK", 1)
     real_add_views, calls = counting._add_views, []
 
-    def fail_on_second_article(*args):
+    def fail_on_second_chunk(*args):
         calls.append(args)
         if len(calls) == 2:
             raise RuntimeError("database went away")
         real_add_views(*args)
 
-    monkeypatch.setattr(counting, "_add_views", fail_on_second_article)
+    monkeypatch.setattr(counting, "_add_views", fail_on_second_chunk)
     with pytest.raises(RuntimeError):
         flush_views()
-    assert (stored_count(first), stored_count(second)) == (0, 0)
+    assert (stored_count(first), stored_count(second)) == (1, 0)
 
     record_view(first, reader_get())  # counted while the batch waits
     monkeypatch.setattr(counting, "_add_views", real_add_views)
-    assert flush_views() == 4
+    assert flush_views() == 3
     assert (stored_count(first), stored_count(second)) == (2, 2)
+    assert flush_views() == 0
+    assert tallies(second) == {timezone.now().date(): 2}
 
 
 @pytest.mark.django_db
@@ -282,3 +289,51 @@ def test_concurrent_views_and_flushes_count_every_view_exactly_once(buffered):
     assert ViewFlush.objects.count() >= 2
     crawler = RequestFactory().get("/", headers={"user-agent": "Googlebot/2.1"})
     assert [cached_page_count(article, crawler) for article in articles] == [total // 2] * 2
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_large_flush_never_keeps_a_readers_view_waiting_a_second(buffered, health):
+    """A flush of 6,000 articles' views commits chunk by chunk; a reader's UPDATE slips between."""
+    author = UserFactory()
+    articles = bulk_create_articles(
+        [
+            Article(
+                title=f"Flushed {n}",
+                slug=f"flushed-{n}",
+                category=health,
+                author=author,
+                body="Text.",
+                status=Article.Status.PUBLISHED,
+                published_at=timezone.now(),
+            )
+            for n in range(6000)
+        ]
+    )
+    pending = counting._pending_key(timezone.now().date())
+    buffered.hset(pending, mapping={article.pk: 3 for article in articles})
+    reader_article = articles[-1].pk
+    waits, flushing = [], threading.Event()
+
+    def read_while_flushing():
+        flushing.wait()
+        try:
+            while flushing.is_set():
+                started = time.monotonic()
+                Article.objects.filter(pk=reader_article).update(view_count=F("view_count") + 1)
+                waits.append(time.monotonic() - started)
+        finally:
+            connection.close()
+
+    reader = threading.Thread(target=read_while_flushing)
+    reader.start()
+    flushing.set()
+    try:
+        moved = flush_views()
+    finally:
+        flushing.clear()
+        reader.join()
+    assert moved == 18_000
+    assert len(waits) > 1
+    assert max(waits) < 1.0
+    assert stored_count(articles[0]) == 3
+    assert stored_count(articles[-1]) == 3 + len(waits)
