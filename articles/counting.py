@@ -11,6 +11,7 @@ import functools
 import logging
 import re
 import threading
+import time
 import uuid
 
 import redis
@@ -31,8 +32,11 @@ logger = logging.getLogger(__name__)
 
 # The largest count the database accepts (the view_count constraint).
 MAX_VIEWS = 10**12
-# Articles per flush transaction: each holds the write lock a few milliseconds.
-FLUSH_CHUNK = 1000
+# Articles per flush transaction: on PostgreSQL each holds its rows for about 0.1 s.
+FLUSH_CHUNK = 500
+SQLITE_YIELD_MAX = 0.1
+# Seconds a flush waits for Redis: reading a day's batch of 100,000 articles takes a while.
+FLUSH_TIMEOUT = 30.0
 buffer_breaker = CircuitBreaker("The view buffer (Redis)")
 # Articles counted directly while the buffer was unreachable: their totals
 # in Redis miss those views, so they are dropped when it answers again.
@@ -242,13 +246,18 @@ return 1
 
 
 @functools.cache
-def view_buffer() -> redis.Redis:
-    """Return the Redis client for buffered views (one pool per process)."""
+def view_buffer(timeout: float | None = None) -> redis.Redis:
+    """Return the Redis client for buffered views (one pool per process and timeout).
+
+    Requests wait HEALTHHUB_REDIS_TIMEOUT at most; a flush, which reads
+    whole batches, passes FLUSH_TIMEOUT.
+    """
+    timeout = timeout or settings.HEALTHHUB_REDIS_TIMEOUT
     return redis.Redis.from_url(
         settings.HEALTHHUB_VIEW_BUFFER_URL,
         decode_responses=True,
-        socket_connect_timeout=settings.HEALTHHUB_REDIS_TIMEOUT,
-        socket_timeout=settings.HEALTHHUB_REDIS_TIMEOUT,
+        socket_connect_timeout=timeout,
+        socket_timeout=timeout,
     )
 
 
@@ -298,7 +307,7 @@ def flush_views() -> int:
     Batches left behind by a failed flush go first; then each day's pending
     hash becomes a batch and is applied.
     """
-    client = view_buffer()
+    client = view_buffer(FLUSH_TIMEOUT)
     _check_epoch(client)
     moved = 0
     for key in sorted(client.scan_iter(match=_key("batch:*"))):
@@ -379,7 +388,13 @@ def _apply_batch(client: redis.Redis, key: str) -> int:
     counts = sorted((int(pk), int(n)) for pk, n in client.hgetall(key).items() if int(n) > 0)
     moved = 0
     for index, start in enumerate(range(0, len(counts), FLUSH_CHUNK)):
+        started = time.monotonic()
         moved += _apply_chunk(f"{batch_id}:{index}", date, counts[start : start + FLUSH_CHUNK])
+        if connection.vendor == "sqlite":
+            # SQLite's busy handler makes a waiting writer sleep between tries;
+            # taking the lock again at once could starve a reader's view for
+            # seconds. Leaving it free half as long as it was held bounds the wait.
+            time.sleep(min((time.monotonic() - started) / 2, SQLITE_YIELD_MAX))
     with client.pipeline() as pipe:
         pipe.delete(key).srem(_key("batches"), key).incr(_key("flush-generation")).execute()
     return moved

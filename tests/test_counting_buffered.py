@@ -215,7 +215,7 @@ def test_a_batch_applied_but_not_deleted_is_not_applied_twice(buffered, monkeypa
     def redis_down(*args, **kwargs):
         raise redis.ConnectionError("Redis went away")
 
-    monkeypatch.setattr(buffered, "pipeline", redis_down)
+    monkeypatch.setattr(counting.view_buffer(counting.FLUSH_TIMEOUT), "pipeline", redis_down)
     with pytest.raises(redis.ConnectionError):
         flush_views()
     monkeypatch.undo()
