@@ -7,9 +7,14 @@ from django.conf import settings
 from django.contrib import admin, messages
 from django.contrib.admin import helpers
 from django.contrib.admin.views.autocomplete import AutocompleteJsonView
+from django.contrib.admin.views.main import ORDER_VAR, ChangeList
+from django.contrib.humanize.templatetags.humanize import intcomma
+from django.contrib.messages.storage import default_storage as message_storage
 from django.core.exceptions import PermissionDenied, ValidationError
 from django.core.files.uploadedfile import UploadedFile
-from django.db import DatabaseError, models
+from django.core.paginator import Paginator
+from django.db import DatabaseError, connection, models
+from django.db.models import F
 from django.http import Http404, JsonResponse
 from django.shortcuts import get_object_or_404, redirect
 from django.template.response import TemplateResponse
@@ -23,13 +28,14 @@ from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
 import articles.admin_people  # noqa: F401  (registers the user admin and sign-in form)
-from articles import charts, readability, selectors, services
+from articles import charts, readability, search, selectors, services
 from articles.forms import (
     CategoryAutocompleteSelect,
     CategoryChoiceField,
     CheckedImageField,
     TagSuggestionsWidget,
     check_length_on_save,
+    check_tags,
 )
 from articles.images import cover_help_text, validate_image_upload
 from articles.models import (
@@ -37,6 +43,7 @@ from articles.models import (
     ArticleRevision,
     ArticleVersionConflict,
     AuthorProfile,
+    BulkJob,
     Category,
     Reference,
     Reviewer,
@@ -273,6 +280,9 @@ class ArticleAdminForm(ImageUploadFormMixin, forms.ModelForm):
         self.body_removals = rendered.removed
         return body
 
+    def clean_tags(self):
+        return check_tags(self.cleaned_data["tags"])
+
 
 def removal_message(removed) -> str:
     """Tell the author what the sanitizer left out of the page, briefly."""
@@ -295,7 +305,7 @@ class AuthorProfileAdminForm(ImageUploadFormMixin, forms.ModelForm):
 
     class Meta:
         model = AuthorProfile
-        fields = ["user", "credentials", "bio", "photo"]
+        fields = ["user", "credentials", "bio", "twitter", "photo"]
 
 
 class StatusFilter(admin.SimpleListFilter):
@@ -334,10 +344,52 @@ class ReviewFilter(admin.SimpleListFilter):
 
     def queryset(self, request, queryset):
         if self.value() == "overdue":
-            return queryset.filter(pk__in=selectors.reviews_due().values("pk"))
+            due = selectors.reviews_due_ids()
+            if connection.vendor == "sqlite":
+                # "+ 0": SQLite then walks the changelist's ordering index and
+                # tests each id against the list, rather than looking up each
+                # listed article's row, past its body, to sort them.
+                return queryset.alias(review_due_id=F("pk") + 0).filter(review_due_id__in=due)
+            return queryset.filter(pk__in=due)
         if self.value() == "never":
             return queryset.filter(reviewed_by__isnull=True)
         return queryset
+
+
+class ChangeListPaginator(Paginator):
+    """Find a changelist page's ids first, through an index, then load only those rows.
+
+    Sorting or stepping over whole rows (title, body, HTML...) grows with the
+    site; the index entries the id query walks stay small (migration admin_indexes).
+    """
+
+    def page(self, number):
+        number = self.validate_number(number)
+        bottom = (number - 1) * self.per_page
+        top = min(bottom + self.per_page, self.count)
+        ids = list(self.object_list.values_list("pk", flat=True)[bottom:top])
+        # The rows by id alone, with the changelist's joins and deferred
+        # columns: the search and filter conditions were met by the ids.
+        rows = self.object_list.model._default_manager.filter(pk__in=ids)
+        rows.query.select_related = self.object_list.query.select_related
+        rows.query.deferred_loading = self.object_list.query.deferred_loading
+        by_id = {row.pk: row for row in rows}
+        return self._get_page([by_id[pk] for pk in ids if pk in by_id], number, self)
+
+
+class ArticleChangeList(ChangeList):
+    """The article changelist, whose search results come best match first, unsorted by column."""
+
+    def get_ordering_field_columns(self):
+        if ranks_search(self.params, self.query):
+            # No column is the order: get_search_results() sorted by rank.
+            return {}
+        return super().get_ordering_field_columns()
+
+
+def ranks_search(params, search_term: str) -> bool:
+    """Return whether a changelist search comes best match first (no column was picked)."""
+    return bool(search_term.strip()) and not params.get(ORDER_VAR)
 
 
 class ReferenceForm(forms.ModelForm):
@@ -400,17 +452,22 @@ class ReferenceInline(admin.TabularInline):
         return super().has_delete_permission(request, obj) and can_edit_article(request.user, obj)
 
 
+def background_threshold() -> int:
+    """Return how many articles an action may change before it runs as a background job."""
+    return getattr(settings, "HEALTHHUB_BACKGROUND_ACTION_THRESHOLD", 2000)
+
+
 def counted(count: int) -> int:
     """Return the message level for an action that changed ``count`` articles."""
     return messages.SUCCESS if count else messages.WARNING
 
 
-def status_action(status, description, question, done_messages):
-    """Return an admin action that moves the selected articles to ``status`` once confirmed."""
+def status_action(job_action, description, question):
+    """Return an admin action that applies ``job_action`` to the selected articles once confirmed."""
 
     @admin.action(permissions=["publish"], description=description)
     def action(modeladmin, request, queryset):
-        return modeladmin._status_action(request, queryset, status, question, done_messages)
+        return modeladmin._bulk_action(request, queryset, job_action, question)
 
     return action
 
@@ -433,10 +490,38 @@ class ArticleAdmin(CategoryPickerMixin, admin.ModelAdmin):
         "view_count",
         "author",
     ]
-    list_filter = [StatusFilter, ReviewFilter, "category", "tags"]
+    # A publish-date filter rather than date_hierarchy: the hierarchy's links
+    # come from a MIN/MAX and a DISTINCT over every matching row, work that
+    # grows with the site, where these ranges cost nothing to list.
+    list_filter = [
+        StatusFilter,
+        ReviewFilter,
+        ("published_at", admin.DateFieldListFilter),
+        "category",
+        "tags",
+    ]
     list_select_related = ["category", "author"]
-    search_fields = ["title", "excerpt", "body"]
-    date_hierarchy = "published_at"
+    # get_search_results() searches the full-text index; these only show the box.
+    search_fields = ["title", "slug"]
+    search_help_text = _(
+        "Words from the title, excerpt or body (of many matches, the newest 1,000), "
+        "or an exact slug or id."
+    )
+    # Counting every article a second time for "(N total)" adds nothing editors use.
+    show_full_result_count = False
+    paginator = ChangeListPaginator
+    # Only the columns with an index that matches their order (migration admin_indexes).
+    sortable_by = ["title", "status_label", "publish_date", "view_count"]
+    # Columns only the change form needs; the changelist never loads them.
+    changelist_deferred = [
+        "excerpt",
+        "body",
+        "body_html",
+        "toc",
+        "review_note",
+        "cover_renditions",
+        "cover_alt",
+    ]
     prepopulated_fields = {"slug": ["title"]}
     autocomplete_fields = ["category", "author", "reviewed_by"]
     readonly_fields = [
@@ -512,6 +597,8 @@ class ArticleAdmin(CategoryPickerMixin, admin.ModelAdmin):
             # the reason, so the editor keeps their text and can retry.
             logger.error("Saving an article failed: %s", error)
             request.healthhub_save_error = save_error_message(error)
+            # A failure at COMMIT comes after the success message was queued.
+            request._messages = message_storage(request)
             return super().changeform_view(request, object_id, form_url, extra_context)
 
     def get_form(self, request, obj=None, **kwargs):
@@ -530,7 +617,31 @@ class ArticleAdmin(CategoryPickerMixin, admin.ModelAdmin):
         articles = super().get_queryset(request)
         if not request.user.has_perm("articles.edit_any_article"):
             articles = articles.filter(author=request.user)
+        if self._is_changelist_page(request):
+            articles = articles.defer(*self.changelist_deferred)
         return articles
+
+    def _is_changelist_page(self, request):
+        # Only the page itself: actions posted from it get whole rows, to save.
+        match = request.resolver_match
+        opts = self.model._meta
+        return (
+            request.method == "GET"
+            and match is not None
+            and match.url_name == f"{opts.app_label}_{opts.model_name}_changelist"
+        )
+
+    def get_search_results(self, request, queryset, search_term):
+        if not search_term.strip():
+            return queryset, False
+        results = search.admin_search(queryset, search_term)
+        if ranks_search(request.GET, search_term):
+            # Newest first among equal matches: by id, which every index holds.
+            results = results.order_by("-admin_search_rank", "-pk")
+        return results, False
+
+    def get_changelist(self, request, **kwargs):
+        return ArticleChangeList
 
     def get_object(self, request, object_id, from_field=None):
         article = super().get_object(request, object_id, from_field)
@@ -697,88 +808,89 @@ class ArticleAdmin(CategoryPickerMixin, admin.ModelAdmin):
             {**self.admin_site.each_context(request), "opts": self.model._meta, **context},
         )
 
+    # The confirmation page names this many of the selected articles.
+    confirmation_sample = 20
+
     def _confirm(self, request, queryset, action, title, form=None):
-        """Render the confirmation page for ``action`` over ``queryset``."""
+        """Render the confirmation page for ``action``: the count and a sample, never every row."""
+        sample = list(
+            # The changelist's own select_related also joins the author.
+            queryset.select_related(None)
+            .select_related("category")
+            .only("title", "status", "published_at", "category__name")[: self.confirmation_sample]
+        )
+        count = queryset.count() if len(sample) == self.confirmation_sample else len(sample)
         return self._render(
             request,
             "action_confirmation.html",
             title=title,
-            articles=queryset.select_related("category"),
+            count=count,
+            sample=sample,
+            more=count - len(sample),
+            in_background=count > background_threshold(),
             action=action,
             action_checkbox_name=helpers.ACTION_CHECKBOX_NAME,
+            # Posted back as they came, so the confirmation acts on the same
+            # selection: the ticked rows, or with select_across every article
+            # the changelist's filters (in the address) select.
+            selected=request.POST.getlist(helpers.ACTION_CHECKBOX_NAME),
+            select_across=request.POST.get("select_across") == "1",
             form=form,
         )
 
-    def _status_action(self, request, queryset, status, title, done_messages):
-        if "confirm" not in request.POST:
-            return self._confirm(request, queryset, request.POST["action"], title)
-        articles = list(queryset.select_related("category"))
-        refused = []
-        if status == Article.Status.PUBLISHED:
-            refused = [a for a in articles if services.publishing_problem(a)]
-            articles = [a for a in articles if a not in refused]
-        changed = services.set_status(articles, status, user=request.user)
-        self.message_user(request, ngettext(*done_messages, changed) % changed, counted(changed))
-        self._warn_refused(
-            request, refused, _("Not published, a medical reviewer is needed first: %(titles)s")
-        )
+    def _bulk_action(self, request, queryset, job_action, title, form=None):
+        """Confirm, then apply ``job_action``: here in batches, or past the threshold as a job."""
+        if "confirm" not in request.POST or (form is not None and not form.is_valid()):
+            return self._confirm(request, queryset, request.POST["action"], title, form)
+        category = form.cleaned_data["category"] if form is not None else None
+        ids = list(queryset.order_by("pk").values_list("pk", flat=True))
+        if len(ids) > background_threshold():
+            services.start_bulk_job(job_action, ids, user=request.user, category=category)
+            self.message_user(
+                request,
+                format_html(
+                    '{} <a href="{}">{}</a>',
+                    ngettext(
+                        "%(count)s article will be changed in the background.",
+                        "%(count)s articles will be changed in the background.",
+                        len(ids),
+                    )
+                    % {"count": intcomma(len(ids))},
+                    reverse("admin:articles_bulkjob_changelist"),
+                    _("Follow its progress under Bulk jobs."),
+                ),
+                messages.SUCCESS,
+            )
+            return None
+        outcome = services.run_bulk_action(job_action, ids, user=request.user, category=category)
+        done, refused = services.describe_outcome(job_action, outcome, category=category)
+        self.message_user(request, done, counted(outcome.changed))
+        if refused:
+            self.message_user(request, refused, messages.WARNING)
         return None
 
-    def _warn_refused(self, request, refused, message, **params):
-        if refused:
-            params["titles"] = ", ".join(f"“{article.title}”" for article in refused)
-            self.message_user(request, message % params, messages.WARNING)
-
     publish_now = status_action(
-        Article.Status.PUBLISHED,
+        BulkJob.Action.PUBLISH,
         _("Publish selected articles now"),
         _("Publish these articles now?"),
-        ("%d article published.", "%d articles published."),
     )
     unpublish = status_action(
-        Article.Status.DRAFT,
+        BulkJob.Action.UNPUBLISH,
         _("Unpublish selected articles (to draft)"),
         _("Unpublish these articles?"),
-        ("%d article unpublished.", "%d articles unpublished."),
     )
     archive = status_action(
-        Article.Status.ARCHIVED,
+        BulkJob.Action.ARCHIVE,
         _("Archive selected articles"),
         _("Archive these articles?"),
-        ("%d article archived.", "%d articles archived."),
     )
 
     @admin.action(permissions=["publish"], description=_("Move selected articles to a category"))
     def move_to_category(self, request, queryset):
         form = CategoryChoiceForm(request.POST if "confirm" in request.POST else None)
-        if not form.is_valid():
-            return self._confirm(
-                request, queryset, "move_to_category", _("Move these articles?"), form
-            )
-        category = form.cleaned_data["category"]
-        changed, refused = services.move_to_category(
-            queryset.select_related("category"), category, user=request.user
+        return self._bulk_action(
+            request, queryset, BulkJob.Action.MOVE, _("Move these articles?"), form
         )
-        self.message_user(
-            request,
-            ngettext(
-                "%(count)d article moved to %(category)s.",
-                "%(count)d articles moved to %(category)s.",
-                changed,
-            )
-            % {"count": changed, "category": category.name},
-            counted(changed),
-        )
-        self._warn_refused(
-            request,
-            refused,
-            _(
-                "Not moved: published articles in “%(category)s” need a medical reviewer, "
-                "and these have none: %(titles)s"
-            ),
-            category=category.name,
-        )
-        return None
 
     # Revisions and statistics -------------------------------------------------
 
@@ -880,11 +992,12 @@ class ArticleAdmin(CategoryPickerMixin, admin.ModelAdmin):
             summary=selectors.editorial_summary(),
             in_review=Article.objects.filter(status=Article.Status.IN_REVIEW)
             .select_related("author")
+            .defer(*self.changelist_deferred)
             .order_by("-updated_at")[:20],
-            scheduled=Article.objects.scheduled().order_by("published_at")[:20],
-            reviews_due=selectors.reviews_due()
-            .select_related("reviewed_by")
-            .order_by("last_reviewed")[:20],
+            scheduled=Article.objects.scheduled()
+            .defer(*self.changelist_deferred)
+            .order_by("published_at")[:20],
+            reviews_due=selectors.reviews_due_first(limit=20),
         )
 
 
@@ -1014,6 +1127,83 @@ class AuthorProfileAdmin(admin.ModelAdmin):
     def my_profile_view(self, request):
         profile = services.author_profile_for(request.user)
         return redirect("admin:articles_authorprofile_change", profile.pk)
+
+
+@admin.register(BulkJob)
+class BulkJobAdmin(admin.ModelAdmin):
+    """The admin's bulk actions that run in the background, and how far each has got."""
+
+    list_display = [
+        "__str__",
+        "status",
+        "progress",
+        "changed",
+        "refused",
+        "requested_by",
+        "created_at",
+        "finished_at",
+    ]
+    list_display_links = ["__str__"]
+    list_filter = ["status", "action"]
+    list_select_related = ["requested_by", "category"]
+    # The selection's ids stay out of every page: there may be 100,000 of them.
+    fields = [
+        "action",
+        "category",
+        "status",
+        "progress",
+        "total",
+        "done",
+        "changed",
+        "refused",
+        "message",
+        "requested_by",
+        "created_at",
+        "started_at",
+        "finished_at",
+    ]
+    readonly_fields = fields
+    change_list_template = "admin/articles/bulkjob/change_list.html"
+
+    def get_queryset(self, request):
+        return super().get_queryset(request).defer("article_ids")
+
+    # Whoever may run the actions may follow them; nobody edits a job by hand.
+    def has_view_permission(self, request, obj=None):
+        return request.user.has_perm("articles.publish_article") or super().has_view_permission(
+            request, obj
+        )
+
+    def has_module_permission(self, request):
+        return self.has_view_permission(request)
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description=_("progress"))
+    def progress(self, obj):
+        percent = obj.done * 100 // obj.total if obj.total else 100
+        return format_html(
+            '<progress max="{}" value="{}">{} %</progress> {}',
+            obj.total,
+            obj.done,
+            percent,
+            _("%(done)s of %(total)s (%(percent)d %%)")
+            % {"done": intcomma(obj.done), "total": intcomma(obj.total), "percent": percent},
+        )
+
+    def changelist_view(self, request, extra_context=None):
+        # The page reloads itself while a job is under way, so progress moves.
+        unfinished = BulkJob.objects.filter(
+            status__in=[BulkJob.Status.QUEUED, BulkJob.Status.RUNNING]
+        ).exists()
+        return super().changelist_view(request, {"refresh": unfinished, **(extra_context or {})})
 
 
 admin.site.site_header = _("HealthHub administration")

@@ -109,7 +109,7 @@ def remember_content_version(version: int, due: dt.datetime | float | None) -> N
 def _read_content_version(known: int | None, known_due: float | None):
     global _version_unreadable
     in_transaction = connection.in_atomic_block
-    if known is not None and not in_transaction and not database_breaker.allow():
+    if known is not None and not in_transaction and database_breaker.is_open:
         remember_content_version(known, known_due)
         return known, known_due
     try:

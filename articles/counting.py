@@ -79,16 +79,17 @@ def record_view(article: Article, request: HttpRequest) -> bool:
     if settings.HEALTHHUB_VIEW_COUNTER == "buffered":
         shown = _buffer_call(_buffered_count, article.pk, countable, stored=article.view_count)
         if shown is not None:
-            article.view_count = shown
+            article.view_count = _remember_shown(article.pk, shown)
             return countable
     if not countable:
+        article.view_count = _fallback_shown(article.pk, article.view_count, counted=False)
         return False
     try:
         Article.objects.filter(pk=article.pk).update(view_count=F("view_count") + 1)
     except (DatabaseError, IntegrityError) as error:
         note_database_error(error)
         return False
-    article.view_count += 1
+    article.view_count = _fallback_shown(article.pk, article.view_count + 1, counted=True)
     _remember_counted_directly(article.pk)
     return True
 
@@ -114,7 +115,9 @@ def count_view(article_id: int, request: HttpRequest, *, known: int | None = Non
         else:
             generation = reply[1]
             countable = False  # counted already
-    if not database_breaker.allow():
+    if database_breaker.is_open:
+        # A cached page never probes: reconnecting to a hung server would
+        # cost it 2 s. Requests that need the database do.
         return _last_known.get(article_id, known)
     try:
         with short_deadline():
@@ -128,7 +131,7 @@ def count_view(article_id: int, request: HttpRequest, *, known: int | None = Non
     if not buffered:
         if countable and settings.HEALTHHUB_VIEW_COUNTER == "buffered":
             _remember_counted_directly(article_id)
-        return _remember_shown(article_id, row[0])
+        return _fallback_shown(article_id, row[0], counted=countable)
     shown = _buffer_call(_buffered_count, article_id, False, stored=row[0], generation=generation)
     return _remember_shown(article_id, row[0] if shown is None else shown)
 
@@ -153,6 +156,19 @@ def _remember_shown(article_id: int, shown: int) -> int:
         _last_known.clear()
     _last_known[article_id] = shown
     return shown
+
+
+def _fallback_shown(article_id: int, stored: int, *, counted: bool) -> int:
+    """Return the figure to show for a view counted directly, and remember it.
+
+    With the view buffer out, the stored count lacks the views still waiting
+    in Redis; the last total shown here, plus this view, is a truer figure
+    that never goes down.
+    """
+    shown = stored
+    if settings.HEALTHHUB_VIEW_COUNTER == "buffered" and article_id in _last_known:
+        shown = max(stored, _last_known[article_id] + counted)
+    return _remember_shown(article_id, shown)
 
 
 def _remember_counted_directly(article_id: int) -> None:

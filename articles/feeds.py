@@ -6,16 +6,51 @@ from django.conf import settings
 from django.contrib.syndication.views import Feed
 from django.http import Http404
 from django.http.request import split_domain_port
-from django.utils.feedgenerator import Atom1Feed
+from django.utils.feedgenerator import Atom1Feed, Rss201rev2Feed
 from django.utils.html import escape
 
 from articles import selectors
 from articles.models import Article
+from articles.validators import strip_unsafe_characters
+
+
+def _xml_safe(value):
+    """Return ``value`` with every string in it stripped of what XML 1.0 cannot carry."""
+    if isinstance(value, str):
+        return strip_unsafe_characters(value)
+    if isinstance(value, dict):
+        return {key: _xml_safe(item) for key, item in value.items()}
+    if isinstance(value, list | tuple):
+        return type(value)(_xml_safe(item) for item in value)
+    return value
+
+
+class XMLSafeFeedMixin:
+    """Write the feed without the characters XML 1.0 cannot carry.
+
+    The models refuse control characters, but a row written around them (a
+    bulk update, a raw query) must cost a feed entry its stray character,
+    not every reader their feed.
+    """
+
+    def write(self, outfile, encoding):
+        self.feed = _xml_safe(self.feed)
+        self.items = [_xml_safe(item) for item in self.items]
+        super().write(outfile, encoding)
+
+
+class SafeRssFeed(XMLSafeFeedMixin, Rss201rev2Feed):
+    pass
+
+
+class SafeAtomFeed(XMLSafeFeedMixin, Atom1Feed):
+    pass
 
 
 class LatestArticlesFeed(Feed):
     """The latest published articles of the whole site, as RSS 2.0."""
 
+    feed_type = SafeRssFeed
     item_count = 20
     link = "/"
     item_guid_is_permalink = False
@@ -82,7 +117,7 @@ class LatestArticlesFeed(Feed):
 class LatestArticlesAtomFeed(LatestArticlesFeed):
     """The latest published articles of the whole site, as Atom 1.0."""
 
-    feed_type = Atom1Feed
+    feed_type = SafeAtomFeed
 
     def subtitle(self):
         return self.description()

@@ -10,6 +10,7 @@ from taggit.forms import TagWidget
 
 from articles import images
 from articles.models import Category
+from articles.validators import tag_count_error, validate_single_line_text
 
 
 class CategoryChoiceField(forms.ModelChoiceField):
@@ -88,3 +89,12 @@ def check_length_on_save(field: forms.CharField) -> forms.CharField:
         for validator in field.validators
     ]
     return field
+
+
+def check_tags(names: list[str]) -> list[str]:
+    """Return the tag field's parsed ``names``, refusing too many tags or unprintable ones."""
+    if error := tag_count_error(len(names)):
+        raise error
+    for name in names:
+        validate_single_line_text(name)
+    return names

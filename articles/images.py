@@ -210,7 +210,7 @@ def delete_renditions(data: dict) -> None:
 
 
 def delete_article_files(article) -> None:
-    """Delete a deleted article's renditions and cover file once the deletion commits.
+    """Delete a deleted article's renditions, cover and share card once the deletion commits.
 
     Meant for a ``post_delete`` receiver, while ``article.pk`` is still set.
     """
@@ -224,9 +224,14 @@ def delete_article_files(article) -> None:
     cover = loaded.get("cover_image")
     cover_name = getattr(cover, "name", cover) or ""
     storage = getattr(cover, "storage", default_storage)
+    card = loaded.get("share_card")
+    card_name = getattr(card, "name", card) or ""
     manager = type(article)._default_manager.db_manager(article._state.db)
 
     def delete():
+        if card_name:
+            # Drawn for this article alone (its name has a random part).
+            storage.delete(card_name)
         delete_renditions(renditions)
         # Sweep the article's folder too: it may hold sets that a rolled-back
         # save wrote and never recorded.

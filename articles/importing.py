@@ -6,11 +6,12 @@ from pathlib import Path
 
 import frontmatter
 import yaml
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.exceptions import ValidationError
 from django.core.validators import validate_slug
-from django.db import transaction
+from django.db import DatabaseError, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_date, parse_datetime
 from django.utils.text import slugify
@@ -23,6 +24,13 @@ from articles.models import (
 )
 from articles.rendering import render_body
 from articles.services import publishing_problem, record_revision
+from articles.validators import (
+    MAX_VIEW_COUNT,
+    body_size_error,
+    tag_count_error,
+    validate_date_range,
+    validate_single_line_text,
+)
 
 # Import ------------------------------------------------------------------
 
@@ -55,9 +63,30 @@ _FIELD_KEYS = {
 REFERENCE_KEYS = ("title", "publisher", "year", "url", "doi", "pmid")
 REVIEWER_KEYS = ("slug", "name", "credentials", "bio", "profile_url")
 
+# How much of an offending value a message quotes, and how long a message
+# from a library (YAML, the database) may run: a report stays one short
+# line per file whatever the file holds.
+QUOTE_CHARS = 80
+MESSAGE_CHARS = 300
+
+
+def shorten(text: str, limit: int = MESSAGE_CHARS) -> str:
+    """Return ``text`` on one line, cut to ``limit`` characters with "…"."""
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[: limit - 1] + "\u2026"
+
+
+def quote(value) -> str:
+    """Return ``value`` quoted for a message, at most QUOTE_CHARS characters of it."""
+    if isinstance(value, str) and len(value) > QUOTE_CHARS:
+        # Sliced before repr(), so a huge value is never copied whole.
+        return repr(value[: QUOTE_CHARS - 1]) + "\u2026"
+    return shorten(repr(value), QUOTE_CHARS)
+
 
 class ArticleImportError(Exception):
     def __init__(self, field: str, message: str):
+        field, message = shorten(field, QUOTE_CHARS), shorten(message)
         super().__init__(f"{field}: {message}")
         self.field = field
         self.message = message
@@ -69,32 +98,108 @@ class ImportResult:
     action: str  # "created", "updated" or "skipped"
 
 
+class FrontMatterLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing anchors and aliases.
+
+    Front matter never needs them, and a few lines of nested aliases (a
+    "billion laughs") expand into gigabytes; refused as they are met, they
+    cost nothing.
+    """
+
+    def compose_node(self, parent, index):
+        event = self.peek_event()
+        if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
+            raise yaml.composer.ComposerError(
+                None,
+                None,
+                "anchors and aliases (&name, *name) are not allowed in front matter",
+                event.start_mark,
+            )
+        return super().compose_node(parent, index)
+
+
+class FrontMatterHandler(frontmatter.YAMLHandler):
+    """Read the front matter as YAML, always, with FrontMatterLoader."""
+
+    def load(self, fm, **kwargs):
+        return yaml.load(fm, Loader=FrontMatterLoader)
+
+
+def read_article_file(path: Path) -> str:
+    """Return the text of ``path``, refusing a file over HEALTHHUB_MAX_IMPORT_FILE_KB unread."""
+    limit_kb = settings.HEALTHHUB_MAX_IMPORT_FILE_KB
+    limit = limit_kb * 1024
+    try:
+        size = path.stat().st_size
+        if size <= limit:
+            with path.open("rb") as file:
+                # Never more than the limit, even if the file grew since.
+                data = file.read(limit + 1)
+            size = len(data)
+    except OSError as error:
+        raise ArticleImportError("file", f"cannot be read ({error.strerror or error})") from error
+    if size > limit:
+        raise ArticleImportError(
+            "file",
+            f"{-(-size // 1024):,} KB, over the import limit of {limit_kb:,} KB "
+            "(HEALTHHUB_MAX_IMPORT_FILE_KB); not read",
+        )
+    try:
+        # utf-8-sig: a byte order mark some editors add would hide the front matter.
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise ArticleImportError("file", f"not UTF-8 text ({error.reason})") from error
+
+
 def import_article_file(
-    path: Path, *, update_existing: bool = True, default_author: AbstractBaseUser | None = None
+    path: Path,
+    *,
+    update_existing: bool = True,
+    default_author: AbstractBaseUser | None = None,
+    claimed: dict[str, object] | None = None,
 ) -> ImportResult:
     """Create or update one article from a Markdown file with YAML front matter.
 
-    The file is imported whole or not at all. An article with the same slug
-    is updated, or left alone when ``update_existing`` is false. A file
-    without an author is credited to ``default_author``, if given.
+    The file is imported whole or not at all, and every failure the import
+    foresees is an ArticleImportError naming the field at fault. An article with the
+    same slug is updated, or left alone when ``update_existing`` is false.
+    A file without an author is credited to ``default_author``, if given.
+    ``claimed`` maps the slugs imported earlier in the same run to their
+    files; a second file with one of them is refused.
     """
     try:
-        post = frontmatter.loads(Path(path).read_text(encoding="utf-8"))
-    except UnicodeDecodeError as error:
-        raise ArticleImportError("file", f"not UTF-8 text ({error.reason})") from error
-    except yaml.YAMLError as error:
-        # One line, so the command's report stays one line per file.
-        problem = " ".join(str(error).split())
-        raise ArticleImportError("front matter", f"invalid YAML: {problem}") from error
-    except ValueError as error:
-        # PyYAML raises a bare ValueError for an unquoted impossible date (2026-02-30).
-        raise ArticleImportError("front matter", f"invalid value: {error}") from error
-    return import_article(
-        post.metadata,
-        post.content,
-        update_existing=update_existing,
-        default_author=default_author,
-    )
+        text = read_article_file(Path(path))
+        try:
+            post = frontmatter.loads(text, handler=FrontMatterHandler())
+        except yaml.YAMLError as error:
+            raise ArticleImportError("front matter", f"invalid YAML: {error}") from error
+        except ValueError as error:
+            # PyYAML raises a bare ValueError for an unquoted impossible date
+            # (2026-02-30) or an integer of thousands of digits.
+            raise ArticleImportError("front matter", f"invalid value: {error}") from error
+        except RecursionError as error:
+            raise ArticleImportError("front matter", "nested too deeply") from error
+        return import_article(
+            post.metadata,
+            post.content,
+            update_existing=update_existing,
+            default_author=default_author,
+            claimed=claimed,
+        )
+    except ArticleImportError:
+        raise
+    # Whatever else fails, the file's transaction has been rolled back:
+    # report it on the file's line, so the run goes on with the next file.
+    except ValidationError as error:
+        raise ArticleImportError("file", " ".join(error.messages)) from error
+    except DatabaseError as error:
+        raise ArticleImportError("database", f"{type(error).__name__}: {error}") from error
+    except (OverflowError, ValueError, TypeError) as error:
+        raise ArticleImportError("value", f"{type(error).__name__}: {error}") from error
+    except RecursionError as error:
+        raise ArticleImportError("body", "nested too deeply to render") from error
+    except MemoryError as error:
+        raise ArticleImportError("file", "too large to import (out of memory)") from error
 
 
 def import_article(
@@ -103,10 +208,13 @@ def import_article(
     *,
     update_existing: bool = True,
     default_author: AbstractBaseUser | None = None,
+    claimed: dict[str, object] | None = None,
 ) -> ImportResult:
     """Create or update one article from front matter and a Markdown body.
 
     Without an ``author`` key the article is credited to ``default_author``.
+    A slug in ``claimed`` (slug -> the file that imported it earlier in the
+    same run) is refused rather than overwritten.
     """
     if not isinstance(metadata, dict) or not metadata:
         raise ArticleImportError("front matter", "missing; the file must start with a --- block")
@@ -121,9 +229,19 @@ def import_article(
     try:
         validate_slug(slug)
     except ValidationError as error:
-        raise ArticleImportError("slug", f"{slug!r} is not a valid slug") from error
+        raise ArticleImportError("slug", f"{quote(slug)} is not a valid slug") from error
+    if claimed and slug in claimed:
+        raise ArticleImportError(
+            "slug",
+            f"{quote(slug)} was already imported from {claimed[slug]} in this run; "
+            "give one of the two files another slug",
+        )
     if not body.strip():
         raise ArticleImportError("body", "the article has no text after the front matter")
+    body = body.strip() + "\n"
+    # Checked before anything parses or renders the body.
+    if error := body_size_error(len(body.encode("utf-8"))):
+        raise ArticleImportError("body", " ".join(error.messages))
 
     with transaction.atomic():
         article = Article.objects.filter(slug=slug).first()
@@ -134,7 +252,7 @@ def import_article(
             article = Article(slug=slug)
 
         article.title = title
-        article.body = body.strip() + "\n"
+        article.body = body
         article.excerpt = _text(metadata, "excerpt")
         article.status = _text(metadata, "status") or Article.Status.PUBLISHED
         article.published_at = _datetime(metadata, "published")
@@ -143,9 +261,12 @@ def import_article(
         article.review_note = _text(metadata, "review_note")
         article.reviewed_by = _reviewer(metadata)
         article.last_reviewed = _date(metadata, "last_reviewed")
-        article.cover_image = _text(metadata, "cover_image")
+        article.cover_image = _single_line(metadata, "cover_image")
         article.cover_alt = _text(metadata, "cover_alt")
         updated = _datetime(metadata, "updated") if metadata.get("updated") else None
+        if updated is not None:
+            # Written after the save, so full_clean() below does not see it.
+            _validate(validate_date_range, updated, "updated")
         references = _references(metadata)
         views = _views(metadata)
         if created:
@@ -154,15 +275,16 @@ def import_article(
 
         if article.status == Article.Status.PUBLISHED and (problem := publishing_problem(article)):
             raise ArticleImportError("reviewer", problem)
-        # As the admin form refuses them: the page would not show them.
-        if foreign := render_body(article.body, report=True).foreign_images:
-            shown = ", ".join(dict.fromkeys(url[:80] for url in foreign))
-            raise ArticleImportError("body", f"images not on this site: {shown}")
+        # The model's limits, as the admin applies them, before the body is rendered.
         try:
             article.full_clean(exclude=["category", "author"])
         except ValidationError as error:
             field, messages = next(iter(error.message_dict.items()))
             raise ArticleImportError(_FIELD_KEYS.get(field, field), " ".join(messages)) from error
+        # As the admin form refuses them: the page would not show them.
+        if foreign := render_body(article.body, report=True).foreign_images:
+            shown = ", ".join(dict.fromkeys(url[:QUOTE_CHARS] for url in foreign))
+            raise ArticleImportError("body", f"images not on this site: {shown}")
         article.save()
         if not created and views is not None:
             Article.objects.filter(pk=article.pk).update(view_count=views)
@@ -191,6 +313,24 @@ def _text(metadata: dict, key: str, *, required: bool = False) -> str:
     return str(value).strip()
 
 
+def _single_line(metadata: dict, key: str) -> str:
+    """Return the text under ``key``, refusing what the model field itself does not check."""
+    value = _text(metadata, key)
+    _validate(validate_single_line_text, value, key)
+    # A file field's length is checked by forms alone; PostgreSQL would refuse it.
+    limit = Article._meta.get_field(key).max_length
+    if limit is not None and len(value) > limit:
+        raise ArticleImportError(key, f"at most {limit} characters (this one has {len(value)})")
+    return value
+
+
+def _validate(validator, value, key: str) -> None:
+    try:
+        validator(value)
+    except ValidationError as error:
+        raise ArticleImportError(key, " ".join(error.messages)) from error
+
+
 def _datetime(metadata: dict, key: str) -> dt.datetime | None:
     if key not in metadata:
         return timezone.now()
@@ -203,7 +343,9 @@ def _datetime(metadata: dict, key: str) -> dt.datetime | None:
         except ValueError:  # well formed but impossible, such as 2026-02-30
             parsed = None
         if parsed is None:
-            raise ArticleImportError(key, f"{value!r} is not a date (use YYYY-MM-DD or ISO 8601)")
+            raise ArticleImportError(
+                key, f"{quote(value)} is not a date (use YYYY-MM-DD or ISO 8601)"
+            )
         value = parsed
     if isinstance(value, dt.datetime):
         return value if timezone.is_aware(value) else timezone.make_aware(value)
@@ -222,7 +364,7 @@ def _date(metadata: dict, key: str) -> dt.date | None:
         except ValueError:
             value = None
         if value is None:
-            raise ArticleImportError(key, f"{metadata[key]!r} is not a date (use YYYY-MM-DD)")
+            raise ArticleImportError(key, f"{quote(metadata[key])} is not a date (use YYYY-MM-DD)")
     if isinstance(value, dt.datetime) or not isinstance(value, dt.date):
         raise ArticleImportError(key, "expected a date such as 2026-03-14")
     return value
@@ -236,7 +378,7 @@ def _reviewer(metadata: dict) -> Reviewer | None:
     if isinstance(value, str):
         reviewer = Reviewer.objects.filter(slug=value.strip()).first()
         if reviewer is None:
-            raise ArticleImportError("reviewer", f"no reviewer with slug {value!r}")
+            raise ArticleImportError("reviewer", f"no reviewer with slug {quote(value)}")
         return reviewer
     if not isinstance(value, dict) or set(map(str, value)) - set(REVIEWER_KEYS):
         raise ArticleImportError(
@@ -289,8 +431,10 @@ def _views(metadata: dict) -> int | None:
     value = metadata.get("views")
     if value is None:
         return None
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value < 2**63:
-        raise ArticleImportError("views", f"expected a whole number of 0 or more, got {value!r}")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 <= value <= MAX_VIEW_COUNT:
+        raise ArticleImportError(
+            "views", f"expected a whole number from 0 to {MAX_VIEW_COUNT:,}, got {quote(value)}"
+        )
     return value
 
 
@@ -303,10 +447,20 @@ def _tags(metadata: dict) -> list[str]:
     tags = []
     for item in value:
         if not isinstance(item, str | int) or isinstance(item, bool) or not str(item).strip():
-            raise ArticleImportError("tags", f"{item!r} is not a tag name")
+            raise ArticleImportError("tags", f"{quote(item)} is not a tag name")
         if len(str(item)) > 100:
             raise ArticleImportError("tags", "a tag is at most 100 characters")
-        tags.append(str(item).strip())
+        name = str(item).strip()
+        try:
+            validate_single_line_text(name)
+        except ValidationError as error:
+            raise ArticleImportError(
+                "tags", f"{quote(name)}: {' '.join(error.messages)}"
+            ) from error
+        tags.append(name)
+    tags = list(dict.fromkeys(tags))
+    if error := tag_count_error(len(tags)):
+        raise ArticleImportError("tags", " ".join(error.messages))
     return tags
 
 
@@ -320,7 +474,7 @@ def _category(metadata: dict) -> Category:
         category.full_clean()
     except ValidationError as error:
         raise ArticleImportError(
-            "category", " ".join(f"{name!r}: {m}" for m in error.messages)
+            "category", " ".join(f"{quote(name)}: {m}" for m in error.messages)
         ) from error
     category.save()
     return category
@@ -340,7 +494,7 @@ def _author(metadata: dict, *, default: AbstractBaseUser | None = None):
         # otherwise enforce with an error and SQLite would silently ignore.
         user_model._meta.get_field(user_model.USERNAME_FIELD).run_validators(username)
     except ValidationError as error:
-        raise ArticleImportError("author", f"{username!r} is not a valid username") from error
+        raise ArticleImportError("author", f"{quote(username)} is not a valid username") from error
     user, created = user_model.objects.get_or_create(
         username=username, defaults={"is_active": False}
     )

@@ -5,7 +5,7 @@ from pathlib import PurePosixPath
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
-from django.core.validators import MaxLengthValidator
+from django.core.validators import MaxLengthValidator, RegexValidator
 from django.db import models
 from django.db.models import F, Q
 from django.urls import reverse
@@ -14,9 +14,18 @@ from django.utils.text import normalize_newlines
 from django.utils.translation import gettext_lazy as _
 from taggit.managers import TaggableManager
 
+from articles.cards import CARDS_DIR, sync_share_card
 from articles.images import sync_renditions
 from articles.readability import flesch_kincaid_grade
 from articles.rendering import render_body
+from articles.validators import (
+    MAX_VIEW_COUNT,
+    validate_body_size,
+    validate_date_range,
+    validate_multiline_text,
+    validate_single_line_text,
+    validate_view_count,
+)
 
 # First path segments the site itself uses; a category slug equal to one of
 # them would shadow that route (or be shadowed by it).
@@ -81,7 +90,9 @@ class Category(models.Model):
     # angle quotation mark: "Health \u203a Mental Health".
     PATH_SEPARATOR = " \u203a "
 
-    name = models.CharField(_("name"), max_length=100, unique=True)
+    name = models.CharField(
+        _("name"), max_length=100, unique=True, validators=[validate_single_line_text]
+    )
     slug = models.SlugField(
         _("slug"),
         max_length=100,
@@ -92,6 +103,7 @@ class Category(models.Model):
     description = models.TextField(
         _("description"),
         blank=True,
+        validators=[validate_multiline_text],
         help_text=_("One or two sentences shown on the category page."),
     )
     parent = models.ForeignKey(
@@ -118,6 +130,7 @@ class Category(models.Model):
     crisis_resources = models.TextField(
         _("crisis resources"),
         blank=True,
+        validators=[validate_multiline_text],
         help_text=_(
             "Optional plain text shown in a highlighted box under every article here and in "
             "sub-categories, for example helpline numbers for mental-health topics."
@@ -230,10 +243,15 @@ def cover_upload_to(instance, filename):
     return f"covers/{uuid.uuid4().hex}{suffix}"
 
 
+def share_card_upload_to(instance, filename):
+    """Store share cards under the name articles.cards chose, in the cards folder."""
+    return f"{CARDS_DIR}/{PurePosixPath(filename).name}"
+
+
 class Reviewer(models.Model):
     """A medical professional who checks articles before and after publication."""
 
-    name = models.CharField(_("name"), max_length=120)
+    name = models.CharField(_("name"), max_length=120, validators=[validate_single_line_text])
     slug = models.SlugField(
         _("slug"),
         max_length=120,
@@ -243,14 +261,20 @@ class Reviewer(models.Model):
     credentials = models.CharField(
         _("credentials"),
         max_length=120,
+        validators=[validate_single_line_text],
         help_text=_("Qualifications as readers should see them, for example “MD, Psychiatry”."),
     )
     bio = models.TextField(
-        _("bio"), blank=True, max_length=600, help_text=_("Two or three plain-text sentences.")
+        _("bio"),
+        blank=True,
+        max_length=600,
+        validators=[validate_multiline_text],
+        help_text=_("Two or three plain-text sentences."),
     )
     profile_url = models.URLField(
         _("profile link"),
         blank=True,
+        validators=[validate_single_line_text],
         help_text=_("Optional. A page that confirms the credentials, such as a registry entry."),
     )
 
@@ -277,7 +301,7 @@ class Article(models.Model):
         PUBLISHED = "published", _("Published")
         ARCHIVED = "archived", _("Archived")
 
-    title = models.CharField(_("title"), max_length=200)
+    title = models.CharField(_("title"), max_length=200, validators=[validate_single_line_text])
     slug = models.SlugField(
         _("slug"),
         max_length=200,
@@ -303,12 +327,14 @@ class Article(models.Model):
     excerpt = models.TextField(
         _("excerpt"),
         max_length=300,
-        validators=[MaxLengthValidator(300)],
+        # A textarea: a line break typed or pasted there is harmless.
+        validators=[MaxLengthValidator(300), validate_multiline_text],
         blank=True,
         help_text=_("Plain text, one or two sentences. Shown in lists and to search engines."),
     )
     body = models.TextField(
         _("body"),
+        validators=[validate_body_size, validate_multiline_text],
         help_text=_(
             "Markdown. Start sections with “## Heading” (and sub-sections with “### ”); "
             "the title is the page's only top-level heading."
@@ -325,12 +351,20 @@ class Article(models.Model):
         _("cover image alt text"),
         max_length=250,
         blank=True,
+        validators=[validate_single_line_text],
         help_text=_(
             "Describe the image for readers who cannot see it. Required with a cover image."
         ),
     )
     cover_renditions = models.JSONField(
         _("cover renditions"), editable=False, default=dict, blank=True
+    )
+    share_card = models.ImageField(
+        _("share card"),
+        upload_to=share_card_upload_to,
+        blank=True,
+        editable=False,
+        help_text=_("Drawn from the title when there is no cover; shown by link previews."),
     )
     tags = TaggableManager(
         verbose_name=_("tags"),
@@ -344,6 +378,7 @@ class Article(models.Model):
         _("publish date"),
         null=True,
         blank=True,
+        validators=[validate_date_range],
         help_text=_(
             "Readers see a published article from this moment on; a future date schedules it. "
             "Left empty, publishing sets it to now."
@@ -356,12 +391,16 @@ class Article(models.Model):
         null=True,
         blank=True,
         editable=False,
+        validators=[validate_date_range],
         help_text=_("Set when a published article's text changes substantially."),
     )
-    view_count = models.PositiveBigIntegerField(_("views"), default=0, editable=False)
+    view_count = models.PositiveBigIntegerField(
+        _("views"), default=0, editable=False, validators=[validate_view_count]
+    )
     review_note = models.TextField(
         _("note to the author"),
         blank=True,
+        validators=[validate_multiline_text],
         help_text=_("Why an editor sent the article back to draft, or what to change."),
     )
     reviewed_by = models.ForeignKey(
@@ -376,6 +415,7 @@ class Article(models.Model):
         _("last reviewed"),
         null=True,
         blank=True,
+        validators=[validate_date_range],
         help_text=_("The day the reviewer last checked the article. Left empty, today."),
     )
     readability_grade = models.DecimalField(
@@ -422,6 +462,29 @@ class Article(models.Model):
                 ],
                 name="article_sitemap_lastmod_idx",
             ),
+            # The admin changelist's orderings and filters. Each ends with the
+            # id, so a page's ids come from the index alone (ChangeListPaginator).
+            models.Index(fields=["-published_at", "-id"], name="article_admin_newest_idx"),
+            models.Index(
+                fields=["status", "-published_at", "-id"], name="article_admin_status_idx"
+            ),
+            models.Index(
+                fields=["reviewed_by", "-published_at", "-id"], name="article_admin_review_idx"
+            ),
+            models.Index(
+                fields=["category", "-published_at", "-id"], name="article_admin_category_idx"
+            ),
+            # selectors.reviews_due(): the overdue and the never-reviewed parts,
+            # read from the index alone (PostgreSQL needs the id in it for that).
+            models.Index(
+                fields=["status", "last_reviewed", "id"], name="article_admin_overdue_idx"
+            ),
+            models.Index(
+                fields=["reviewed_by", "status", "category", "last_reviewed", "id"],
+                name="article_admin_unreviewed_idx",
+            ),
+            models.Index(fields=["title", "-id"], name="article_admin_title_idx"),
+            models.Index(fields=["-view_count", "-id"], name="article_admin_views_idx"),
         ]
         constraints = [
             models.CheckConstraint(
@@ -433,6 +496,11 @@ class Article(models.Model):
                 condition=Q(cover_image="") | ~Q(cover_alt=""),
                 name="article_cover_has_alt",
                 violation_error_message=_("A cover image needs alt text."),
+            ),
+            models.CheckConstraint(
+                condition=Q(view_count__gte=0, view_count__lte=MAX_VIEW_COUNT),
+                name="article_view_count_range",
+                violation_error_message=_("The view count is out of range."),
             ),
         ]
 
@@ -462,6 +530,11 @@ class Article(models.Model):
                 and field.name not in {"view_count", "cover_renditions"}
                 and field.attname not in deferred
             ]
+        # Here rather than in render(): bulk_create_articles() renders too,
+        # and its inserts fall back to the default card.
+        fields = kwargs.get("update_fields")
+        if sync_share_card(self, fields) and fields is not None:
+            kwargs["update_fields"] = {*fields, "share_card"}
         expected = self.version
         self._check_version = not self._state.adding and "version" in (
             kwargs.get("update_fields") or ()
@@ -589,20 +662,31 @@ class Reference(models.Model):
         Article, verbose_name=_("article"), on_delete=models.CASCADE, related_name="references"
     )
     position = models.PositiveSmallIntegerField(_("position"), default=0)
-    title = models.CharField(_("title"), max_length=300)
+    title = models.CharField(_("title"), max_length=300, validators=[validate_single_line_text])
     publisher = models.CharField(
         _("publisher"),
         max_length=200,
         blank=True,
+        validators=[validate_single_line_text],
         help_text=_("The journal, organisation or publisher, for example “The Lancet” or “NHS”."),
     )
     year = models.PositiveSmallIntegerField(_("year"), null=True, blank=True)
-    url = models.URLField(_("URL"), max_length=500, blank=True)
+    url = models.URLField(
+        _("URL"), max_length=500, blank=True, validators=[validate_single_line_text]
+    )
     doi = models.CharField(
-        _("DOI"), max_length=200, blank=True, help_text=_("For example 10.1000/xyz123.")
+        _("DOI"),
+        max_length=200,
+        blank=True,
+        validators=[validate_single_line_text],
+        help_text=_("For example 10.1000/xyz123."),
     )
     pmid = models.CharField(
-        _("PMID"), max_length=20, blank=True, help_text=_("The PubMed identifier, digits only.")
+        _("PMID"),
+        max_length=20,
+        blank=True,
+        validators=[validate_single_line_text],
+        help_text=_("The PubMed identifier, digits only."),
     )
 
     class Meta:
@@ -773,15 +857,33 @@ class AuthorProfile(models.Model):
         related_name="author_profile",
     )
     bio = models.TextField(
-        _("bio"), blank=True, max_length=600, help_text=_("Two or three plain-text sentences.")
+        _("bio"),
+        blank=True,
+        max_length=600,
+        validators=[validate_multiline_text],
+        help_text=_("Two or three plain-text sentences."),
     )
     credentials = models.CharField(
         _("credentials"),
         max_length=120,
         blank=True,
+        validators=[validate_single_line_text],
         help_text=_("For example: “RN, MSc Public Health”."),
     )
     photo = models.ImageField(_("photo"), upload_to=author_photo_upload_to, blank=True)
+    twitter = models.CharField(
+        _("X (Twitter) handle"),
+        max_length=16,
+        blank=True,
+        validators=[
+            RegexValidator(
+                r"^@[A-Za-z0-9_]{1,15}\Z",
+                _("Enter the handle as @name: up to 15 letters, digits or underscores."),
+                code="invalid_handle",
+            )
+        ],
+        help_text=_("Optional, for example @healthhub. Link previews credit the author with it."),
+    )
 
     class Meta:
         verbose_name = _("author profile")
@@ -792,3 +894,63 @@ class AuthorProfile(models.Model):
 
     def get_absolute_url(self):
         return reverse("articles:author", kwargs={"username": self.user.get_username()})
+
+
+class BulkJob(models.Model):
+    """An admin action over many articles, run in batches, and how far it has got."""
+
+    class Action(models.TextChoices):
+        PUBLISH = "publish", _("Publish now")
+        UNPUBLISH = "unpublish", _("Unpublish (to draft)")
+        ARCHIVE = "archive", _("Archive")
+        MOVE = "move", _("Move to a category")
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", _("Waiting for the worker")
+        RUNNING = "running", _("Running")
+        DONE = "done", _("Done")
+        FAILED = "failed", _("Failed")
+
+    action = models.CharField(_("action"), max_length=20, choices=Action.choices)
+    category = models.ForeignKey(
+        Category,
+        verbose_name=_("category"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+        help_text=_("Where a move takes the articles."),
+    )
+    requested_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("requested by"),
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="+",
+    )
+    # The selection as it was when the action was confirmed, in id order, so
+    # a retried job resumes after the articles it has already done.
+    article_ids = models.JSONField(_("articles"), default=list, editable=False)
+    total = models.PositiveIntegerField(_("articles selected"), default=0)
+    done = models.PositiveIntegerField(_("articles done"), default=0)
+    changed = models.PositiveIntegerField(_("articles changed"), default=0)
+    refused = models.PositiveIntegerField(
+        _("articles refused"),
+        default=0,
+        help_text=_("Live articles left alone because their category needs a medical reviewer."),
+    )
+    status = models.CharField(
+        _("status"), max_length=20, choices=Status.choices, default=Status.QUEUED
+    )
+    message = models.TextField(_("message"), blank=True)
+    created_at = models.DateTimeField(_("requested"), default=timezone.now)
+    started_at = models.DateTimeField(_("started"), null=True, blank=True)
+    finished_at = models.DateTimeField(_("finished"), null=True, blank=True)
+
+    class Meta:
+        verbose_name = _("bulk job")
+        verbose_name_plural = _("bulk jobs")
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self):
+        return f"{self.get_action_display()}: {self.done}/{self.total}"

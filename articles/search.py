@@ -17,7 +17,8 @@ from django.contrib.postgres.search import (
     SearchVectorField,
 )
 from django.db import NotSupportedError, connection
-from django.db.models import Expression, QuerySet, Subquery
+from django.db.models import Case, Expression, IntegerField, Q, QuerySet, Subquery, Value, When
+from django.db.models.expressions import RawSQL
 from django.db.models.functions import Coalesce
 from django.db.models.query import ModelIterable
 from django.utils.html import escape
@@ -118,6 +119,93 @@ def fts5_query(query: str) -> str:
             continue
         terms.append('"{}"'.format(text.replace('"', '""')))
     return " AND ".join(terms)
+
+
+# The longest id the admin search looks up exactly: a bigint has 19 digits.
+MAX_ID_DIGITS = 18
+
+
+def admin_search(articles: QuerySet[Article], raw: str) -> QuerySet[Article]:
+    """Return the ``articles`` matching ``raw``, each with ``admin_search_rank``.
+
+    An article matches by its words, through the full-text index (drafts
+    included; of many matches, the newest MAX_RANKED), or by its slug or id, exactly. The rank is 2 for an exact
+    slug or id, 1 for a word in the title, 0 otherwise. Every condition is on
+    ids from an index, so neither database reads article rows to rank them.
+    """
+    query = normalize_query(raw)
+    if not query:
+        return articles.annotate(admin_search_rank=Value(0, output_field=IntegerField())).none()
+    exact = _exact_ids(query)
+    words = _matching_ids(query)
+    match = Q(pk__in=exact)
+    rank = [When(pk__in=exact, then=Value(2))] if exact else []
+    if words is not None:
+        all_sql, all_params, title_sql, title_params = words
+        match |= Q(pk__in=RawSQL(all_sql, all_params))
+        rank.append(When(pk__in=RawSQL(title_sql, title_params), then=Value(1)))
+    ranked = articles.annotate(
+        admin_search_rank=Case(*rank, default=Value(0), output_field=IntegerField())
+        if rank
+        else Value(0, output_field=IntegerField())
+    )
+    if not exact and words is None:
+        return ranked.none()
+    return ranked.filter(match)
+
+
+def _exact_ids(query: str) -> list[int]:
+    """Return the ids of the articles whose slug, or id, is ``query``."""
+    exact = Q(slug=query)
+    if query.isascii() and query.isdigit() and len(query) <= MAX_ID_DIGITS:
+        exact |= Q(pk=int(query))
+    return list(Article.objects.filter(exact).order_by().values_list("pk", flat=True))
+
+
+def _matching_ids(query: str) -> tuple[str, list, str, list] | None:
+    """Return SQL and params for the ids matching ``query`` anywhere, then in the title.
+
+    As in the public search, only the newest MAX_RANKED matches count: a word
+    in nearly every article would otherwise have every match ranked, read and
+    counted on each search. Both indexes find them walking from their newest end.
+    """
+    if not _WORD.search(query):
+        return None
+    if connection.vendor == "postgresql":
+        match = f"search_vector @@ websearch_to_tsquery('{SEARCH_CONFIG}'::regconfig, %s)"
+        # articles_article_title_search_idx (migration admin_indexes) indexes the title's vector.
+        in_title = (
+            f"to_tsvector('{SEARCH_CONFIG}'::regconfig, title) "
+            f"@@ websearch_to_tsquery('{SEARCH_CONFIG}'::regconfig, %s)"
+        )
+        # The LIMIT lets the planner pick: the id index backwards for a
+        # common word, the GIN index for a rare one. An "id > (subquery)"
+        # bound, as SQLite takes, hides the match count from its estimates.
+        return (
+            f"SELECT id FROM articles_article WHERE {match} "
+            f"ORDER BY id DESC LIMIT {int(MAX_RANKED)}",
+            [query],
+            f"SELECT id FROM articles_article WHERE {in_title}",
+            [query],
+        )
+    if connection.vendor == "sqlite":
+        fts_query = fts5_query(query)
+        if not fts_query:
+            return None
+        table = f'"{FTS_TABLE}"'
+        newest = (
+            f"rowid > COALESCE((SELECT rowid FROM {table} WHERE {table} MATCH %s "
+            f"ORDER BY rowid DESC LIMIT 1 OFFSET {int(MAX_RANKED)}), 0)"
+        )
+        select = f"SELECT rowid FROM {table} WHERE {table} MATCH %s"
+        # fts5_query() quotes every term, so nothing escapes the column filter.
+        return (
+            f"{select} AND {newest}",
+            [fts_query, fts_query],
+            f"{select} AND {newest}",
+            [f"title : ({fts_query})", fts_query],
+        )
+    raise NotSupportedError("Article search needs PostgreSQL or SQLite.")
 
 
 class _SearchVector(Expression):

@@ -209,13 +209,39 @@ def review_required_category_ids(categories: list[Category] | None = None) -> se
 
 def reviews_due(today: dt.date | None = None) -> QuerySet[Article]:
     """Return the live articles whose review is overdue, or that need one and never had it."""
+    return Article.objects.filter(pk__in=reviews_due_ids(today))
+
+
+def reviews_due_ids(today: dt.date | None = None) -> QuerySet:
+    """Return the ids of the articles with a review due, for ``pk__in``."""
+    return _reviews_due_keys(today, "pk")
+
+
+def _reviews_due_keys(today: dt.date | None, *fields: str) -> QuerySet:
+    """Return ``fields`` of the articles with a review due, as a union of two index reads.
+
+    Each part is read from an index that holds every column it tests
+    (migration admin_indexes); one query with an OR would test the columns
+    row by row, reading every live article (on SQLite, past its body).
+    """
     overdue = Article.objects.review_overdue(today)
     never = Article.objects.filter(
         status=Article.Status.PUBLISHED,
         reviewed_by__isnull=True,
         category_id__in=review_required_category_ids(),
     )
-    return overdue | never
+    return overdue.order_by().values_list(*fields).union(never.order_by().values_list(*fields))
+
+
+def reviews_due_first(*, limit: int, today: dt.date | None = None) -> list[Article]:
+    """Return the ``limit`` articles with a review due, the oldest review first."""
+    keys = _reviews_due_keys(today, "last_reviewed", "pk").order_by("last_reviewed", "pk")
+    ids = [pk for _reviewed, pk in keys[:limit]]
+    rows = Article.objects.select_related("reviewed_by").only(
+        "title", "last_reviewed", "reviewed_by__name", "reviewed_by__credentials"
+    )
+    by_id = rows.in_bulk(ids)
+    return [by_id[pk] for pk in ids if pk in by_id]
 
 
 def editorial_summary() -> dict[str, int]:
@@ -223,7 +249,7 @@ def editorial_summary() -> dict[str, int]:
     return {
         "in_review": Article.objects.filter(status=Article.Status.IN_REVIEW).count(),
         "scheduled": Article.objects.scheduled().count(),
-        "reviews_due": reviews_due().count(),
+        "reviews_due": reviews_due_ids().count(),
     }
 
 
@@ -243,12 +269,20 @@ def daily_view_series(*, days: int = 30, article: Article | None = None) -> list
 def top_articles(*, days: int = 7, limit: int = 10) -> list[Article]:
     """Return the articles with the most views over the last ``days`` days, with ``period_views``."""
     since = timezone.now().date() - dt.timedelta(days=days - 1)
-    return list(
-        Article.objects.filter(daily_views__date__gte=since)
-        .select_related("category")
-        .annotate(period_views=Sum("daily_views__views"))
-        .order_by("-period_views", "title")[:limit]
+    # The week's tallies alone are summed and ranked; grouping joined article
+    # rows would carry (on SQLite, read) every viewed article's body.
+    ranked = dict(
+        DailyViews.objects.filter(date__gte=since)
+        .values_list("article_id")
+        .annotate(period_views=Sum("views"))
+        .order_by("-period_views", "article_id")[:limit]
     )
+    rows = Article.objects.select_related("category").only("title", "category__name")
+    by_id = rows.in_bulk(ranked)
+    for pk, views in ranked.items():
+        if pk in by_id:
+            by_id[pk].period_views = views
+    return [by_id[pk] for pk in ranked if pk in by_id]
 
 
 # The longest search the tags box sends; no tag name is longer.

@@ -5,6 +5,8 @@ from django.core.files.storage import default_storage
 from django.templatetags.static import static
 from django.urls import reverse
 
+from articles import cards
+
 SCHEMA = "https://schema.org"
 
 
@@ -20,8 +22,9 @@ SHARE_CARD_ALT = "HealthHub: clear, carefully written health articles"
 def share_image(request, article=None) -> dict:
     """Return the URL, size and alt text of the image a page is shared with.
 
-    An article with a cover is shared with its 1200 by 630 social rendition;
-    every other page with the site's default card.
+    An article with a cover is shared with its 1200 by 630 social rendition,
+    one without with its generated share card (articles.cards); every other
+    page, and an article whose card is missing, with the site's default card.
     """
     social = (article.cover_renditions or {}).get("social") if article is not None else None
     if social:
@@ -30,6 +33,13 @@ def share_image(request, article=None) -> dict:
             "width": social["width"],
             "height": social["height"],
             "alt": article.cover_alt,
+        }
+    if article is not None and not article.cover_image and article.share_card:
+        return {
+            "url": _absolute(request, article.share_card.url),
+            "width": cards.WIDTH,
+            "height": cards.HEIGHT,
+            "alt": f"{article.title} — {settings.HEALTHHUB_SITE_NAME}",
         }
     return {
         "url": _absolute(request, static(SHARE_CARD["path"])),

@@ -370,6 +370,10 @@ class ArticleView(SeoMixin, DetailView):
             "description": article.excerpt,
             "type": "article",
             "image": structured_data.share_image(self.request, article),
+            # An author without a profile raises RelatedObjectDoesNotExist, an AttributeError.
+            "twitter_creator": getattr(
+                getattr(article.author, "author_profile", None), "twitter", ""
+            ),
         }
 
     def get_context_data(self, **kwargs):

@@ -18,13 +18,17 @@ from django.dispatch import receiver
 
 from healthhub.resilience import CircuitBreaker, watchdog
 
-database_breaker = CircuitBreaker("The database")
+# Short: while it is open, every request that needs the database gets a 503
+# at once, so a blip should not keep the site refusing for long.
+database_breaker = CircuitBreaker("The database", open_seconds=2.0)
+# Past statement_timeout, so a server that answers always cancels first.
+WATCHDOG_MARGIN = 0.5
 _local = threading.local()
 
 
 def query_deadline() -> float:
     """Return this thread's deadline for one query, in seconds."""
-    return getattr(_local, "deadline", None) or settings.HEALTHHUB_DB_TIMEOUT + 1
+    return getattr(_local, "deadline", None) or settings.HEALTHHUB_DB_TIMEOUT + WATCHDOG_MARGIN
 
 
 @contextlib.contextmanager
@@ -52,13 +56,27 @@ def is_disk_full(error: BaseException) -> bool:
 
 def note_database_error(error: BaseException) -> None:
     """Open the breaker if ``error`` means the database is unreachable."""
-    if settings.DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # A refusal is no news; counting it would keep the breaker open for good.
+    if isinstance(error, CircuitOpen) or settings.DATABASES["default"]["ENGINE"].endswith(
+        "sqlite3"
+    ):
         return  # a local file: a lock or a full disk, never a hang
     if is_connection_failure(error):
         database_breaker.failed(error)
 
 
+class CircuitOpen(OperationalError):
+    """The call was not tried: the database failed a moment ago."""
+
+
+def refuse_while_open() -> None:
+    """Fail at once while the breaker is open, but for the one call that probes."""
+    if not database_breaker.allow():
+        raise CircuitOpen("The database is unavailable (a recent call failed; retrying soon)")
+
+
 def guard_query(execute, sql, params, many, context):
+    refuse_while_open()
     connection = context["connection"]
     fd = _socket_of(connection)
     try:
@@ -103,4 +121,22 @@ def install_guard(sender, connection, **kwargs):
     connection.execute_wrappers.append(guard_query)
     for name in GUARDED_METHODS:
         setattr(connection, name, _guarded(connection, getattr(connection, name)))
+    connection.connect = _refusing(connection.connect)
     connection.healthhub_guarded = True
+
+
+def _refusing(connect):
+    # Reconnecting to a hung server costs connect_timeout (2 s) every time.
+    @functools.wraps(connect)
+    def call(*args, **kwargs):
+        refuse_while_open()
+        try:
+            result = connect(*args, **kwargs)
+        except (OperationalError, InterfaceError) as error:
+            note_database_error(error)
+            raise
+        # The probe got through: let the queries that follow run.
+        database_breaker.succeeded()
+        return result
+
+    return call

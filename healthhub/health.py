@@ -45,14 +45,21 @@ def check_database():
 
 
 def probe_write():
-    """Write one row and commit, as a save would; the value stays as it was."""
+    """Write one row and commit, as a save would; the value ends as it was.
+
+    The value changes and changes back: SQLite commits an UPDATE that sets a
+    column to its own value without writing anything, even on a full disk.
+    """
     sqlite = connection.vendor == "sqlite"
     with short_deadline(CHECK_DEADLINE), connection.cursor() as cursor:
         if sqlite:
             cursor.execute(f"PRAGMA busy_timeout = {SQLITE_PROBE_BUSY_MS}")
         try:
             with transaction.atomic():
-                cursor.execute("UPDATE articles_contentversion SET version = version WHERE id = 1")
+                for _ in range(2):
+                    cursor.execute(
+                        "UPDATE articles_contentversion SET version = -version WHERE id = 1"
+                    )
         finally:
             if sqlite:
                 busy_ms = int(settings.DATABASES["default"]["OPTIONS"].get("timeout", 5) * 1000)

@@ -13,7 +13,7 @@ from django.http import HttpResponse
 from django.template.loader import get_template
 from django.utils.cache import patch_vary_headers
 
-from healthhub.database import is_disk_full, note_database_error
+from healthhub.database import is_disk_full, note_database_error, short_deadline
 from healthhub.logs import request_id_var
 
 access_logger = logging.getLogger("healthhub.access")
@@ -205,12 +205,22 @@ class CompressionMiddleware:
 
 
 class DatabaseUnavailableMiddleware:
-    """Answer 503, at once, when the database cannot be reached or written, instead of a 500."""
+    """Answer 503, at once, when the database cannot be reached or written, instead of a 500.
+
+    A reader's page runs only quick queries, so each gets
+    HEALTHHUB_DB_READER_TIMEOUT: against a hung database a sync worker is
+    back within a second, free to serve cached pages. Editors' requests keep
+    the longer HEALTHHUB_DB_TIMEOUT.
+    """
 
     def __init__(self, get_response):
         self.get_response = get_response
+        self.admin_prefix = "/" + settings.ADMIN_URL
 
     def __call__(self, request):
+        if request.method in {"GET", "HEAD"} and not request.path.startswith(self.admin_prefix):
+            with short_deadline(settings.HEALTHHUB_DB_READER_TIMEOUT):
+                return self.get_response(request)
         return self.get_response(request)
 
     def process_exception(self, request, exception):

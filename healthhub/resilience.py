@@ -9,6 +9,7 @@ fallback without trying. Then one call probes; a success closes it.
 import contextlib
 import logging
 import os
+import random
 import socket
 import threading
 import time
@@ -57,7 +58,9 @@ class CircuitBreaker:
     def failed(self, error: BaseException) -> None:
         with self._lock:
             was_open, self._is_open = self._is_open, True
-            self._open_until = time.monotonic() + self.open_seconds
+            # Jittered, so that processes which failed together do not all
+            # probe, and wait, at the same moment.
+            self._open_until = time.monotonic() + self.open_seconds * random.uniform(1, 1.5)
         if not was_open:
             logger.warning(
                 "%s is unavailable (%s: %s); circuit open, retrying every %g s",

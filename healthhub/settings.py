@@ -60,7 +60,18 @@ INSTALLED_APPS = [
     "csp",
     "healthhub",  # management commands: backup, restore
     "articles",
+    "django_tasks",
+    "django_tasks_db",
 ]
+
+# Background tasks (django-tasks): queued in the database, run by
+# `manage.py db_worker`, which scripts/serve starts beside gunicorn.
+TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+# An admin action over more articles than this runs as a background task,
+# its progress under "Bulk jobs"; smaller ones run while the editor waits.
+HEALTHHUB_BACKGROUND_ACTION_THRESHOLD = int(
+    os.environ.get("HEALTHHUB_BACKGROUND_ACTION_THRESHOLD", "2000")
+)
 
 MIDDLEWARE = [
     # First, so the access log line and the request id cover everything below.
@@ -110,11 +121,12 @@ TEMPLATES = [
 
 # Seconds a query may run: PostgreSQL ends it on the server
 # (statement_timeout) and, should the server or the network hang, the query
-# guard cuts it a second later (healthhub/database.py); a SQLite writer waits
+# guard cuts it half a second later (healthhub/database.py); a SQLite writer waits
 # this long for the write lock. Either way the request fails well within
-# gunicorn's worker timeout. A page served from cache gives its database
-# calls far less, then serves without them.
-HEALTHHUB_DB_TIMEOUT = float(os.environ.get("HEALTHHUB_DB_TIMEOUT", "5"))
+# gunicorn's worker timeout. A reader's page gives each query far less, and
+# a page served from cache less still, then serves without them.
+HEALTHHUB_DB_TIMEOUT = float(os.environ.get("HEALTHHUB_DB_TIMEOUT", "4"))
+HEALTHHUB_DB_READER_TIMEOUT = float(os.environ.get("HEALTHHUB_DB_READER_TIMEOUT", "0.75"))
 HEALTHHUB_DB_CACHED_TIMEOUT = float(os.environ.get("HEALTHHUB_DB_CACHED_TIMEOUT", "0.5"))
 
 # SQLite is the embedded default. WAL lets readers run beside the writer,

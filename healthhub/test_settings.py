@@ -22,6 +22,9 @@ STORAGES = {
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"},
 }
 MEDIA_ROOT = BASE_DIR / "var" / "test-media"
+# Tasks are recorded, not run: a test runs the task itself, and proves the
+# database backend separately (tests/test_bulk_actions.py).
+TASKS = {"default": {"BACKEND": "django_tasks.backends.dummy.DummyBackend"}}
 
 # One test database per run, so that two runs side by side never share one.
 # On SQLite it is a file, not the in-memory default, so that the concurrency

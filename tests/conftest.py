@@ -1,6 +1,19 @@
 import pytest
+from django.contrib.auth import get_user_model
 
 from tests.factories import CategoryFactory
+
+
+@pytest.fixture
+def editor(db):
+    """A superuser; modules whose editor is a member of the Editors group define their own."""
+    return get_user_model().objects.create_superuser("editor", "editor@example.com", "pw")
+
+
+@pytest.fixture
+def editor_client(client, editor):
+    client.force_login(editor)
+    return client
 
 
 @pytest.fixture

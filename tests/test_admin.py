@@ -2,7 +2,6 @@ import datetime as dt
 from io import BytesIO
 
 import pytest
-from django.contrib.auth import get_user_model
 from django.contrib.staticfiles import finders
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
@@ -15,17 +14,6 @@ from tests.admin_forms import admin_form
 from tests.factories import ArticleFactory, CategoryFactory, ReferenceFactory, StaffFactory
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture
-def editor(db):
-    return get_user_model().objects.create_superuser("editor", "editor@example.com", "pw")
-
-
-@pytest.fixture
-def editor_client(client, editor):
-    client.force_login(editor)
-    return client
 
 
 # What an author types into a new article; the rest is left as the page renders it.

@@ -10,6 +10,7 @@ from unittest import mock
 
 import pytest
 import redis
+from django.contrib.admin import site as admin_site
 from django.core.cache import cache
 from django.db import OperationalError, connection
 from django.test import Client
@@ -17,7 +18,7 @@ from django.test import Client
 from articles import counting
 from articles.checks import check_view_buffer_persists
 from articles.models import Article
-from healthhub import health
+from healthhub import health, resilience
 from healthhub.cache import cache_breaker
 from healthhub.database import database_breaker, short_deadline
 from healthhub.resilience import CircuitBreaker, Watchdog
@@ -91,7 +92,7 @@ def test_breaker_opens_once_lets_one_probe_through_and_closes(caplog):
         for _ in range(3):
             breaker.failed(ConnectionError("refused"))
         assert not breaker.allow()
-        time.sleep(0.25)
+        time.sleep(0.35)  # the open period, jittered up to 1.5 times
         assert breaker.allow()
         assert not breaker.allow()  # only one probe per period
         breaker.succeeded()
@@ -169,9 +170,10 @@ def test_buffered_views_are_counted_directly_while_redis_is_down(buffered_on, pr
     assert "11 views" in reader(article.get_absolute_url()).text  # buffered, then cached
     os.kill(process.pid, signal.SIGSTOP)
     try:
-        # The stored count plus this view: the view still in Redis cannot be read.
-        assert "11 views" in reader(article.get_absolute_url()).text
+        # Counted in the database; shown as the last total shown plus this view,
+        # since the stored count (11, then 12) lacks the view still in Redis.
         assert "12 views" in reader(article.get_absolute_url()).text
+        assert "13 views" in reader(article.get_absolute_url()).text
     finally:
         os.kill(process.pid, signal.SIGCONT)
     assert stored_views(article) == 12  # the two direct views; the first is still buffered
@@ -196,6 +198,7 @@ def test_a_cached_article_page_is_served_when_the_database_fails(client):
         response = reader(article.get_absolute_url())
     assert response.status_code == 200
     assert "42 views" in response.text
+    database_breaker.reset()  # opened on PostgreSQL, which would refuse this test's own query
     assert stored_views(article) == 42
 
 
@@ -247,16 +250,24 @@ def test_a_hung_postgresql_query_is_cut_at_its_deadline():
     assert time.monotonic() - started < 2
     assert database_breaker.is_open
     connection.close()
-    with connection.cursor() as cursor:
-        cursor.execute("SHOW statement_timeout")
-        assert cursor.fetchone()[0] == "5s"
+    # While the breaker is open, a request does not even try.
+    with pytest.raises(OperationalError, match="unavailable"), connection.cursor() as cursor:
+        cursor.execute("SELECT 1")
+    # Once the breaker's period is over, the next connection probes, and its
+    # queries run: the site recovers by itself.
+    later = time.monotonic() + database_breaker.open_seconds + 1
+    with mock.patch.object(resilience.time, "monotonic", return_value=later):
+        with connection.cursor() as cursor:
+            cursor.execute("SHOW statement_timeout")
+            assert cursor.fetchone()[0] == "4s"
+        assert not database_breaker.is_open
 
 
 def test_sqlite_waits_for_the_write_lock_no_longer_than_the_database_timeout(db):
     """A SQLite writer waits at most HEALTHHUB_DB_TIMEOUT for the lock, within gunicorn's timeout."""
     if connection.vendor != "sqlite":
         pytest.skip("SQLite only")
-    assert connection.settings_dict["OPTIONS"]["timeout"] == 5
+    assert connection.settings_dict["OPTIONS"]["timeout"] == 4
 
 
 @pytest.mark.django_db
@@ -327,3 +338,22 @@ def test_a_redis_without_persistence_is_named_and_an_emptied_one_is_noticed(
     assert stored_views(article) == 6
     # The shown total is seeded again from the database.
     assert "7 views" in reader(article.get_absolute_url()).text
+
+
+@pytest.mark.django_db
+def test_a_save_refused_at_commit_shows_no_success_message(admin_client, health):
+    """SQLite finds the disk full at COMMIT, after the admin queued its success message."""
+    article = ArticleFactory(category=health)
+    url = change_url(article)
+    form = open_form(admin_client, url)
+    admin = type(admin_site._registry[Article])
+    real_response_change = admin.response_change
+
+    def commit_fails(self, request, obj):
+        real_response_change(self, request, obj)
+        raise OperationalError("database or disk is full")
+
+    with mock.patch.object(admin, "response_change", commit_fails):
+        response = submit(admin_client, url, form, body="Kept.")
+    assert "The database could not save: the disk is full." in response.text
+    assert "was changed successfully" not in response.text

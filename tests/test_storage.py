@@ -368,7 +368,7 @@ def test_replacing_the_cover_removes_the_old_objects_from_the_bucket(
 
 
 def test_removing_the_cover_empties_the_bucket(bucket, django_capture_on_commit_callbacks):
-    """Clearing the cover deletes its original and every rendition."""
+    """Clearing the cover deletes its original and every rendition; the share card drawn instead stays."""
     article = covered_article()
 
     with django_capture_on_commit_callbacks(execute=True):
@@ -376,7 +376,7 @@ def test_removing_the_cover_empties_the_bucket(bucket, django_capture_on_commit_
         article.cover_alt = ""
         article.save()
 
-    assert keys(bucket) == set()
+    assert keys(bucket) == {Article.objects.get(pk=article.pk).share_card.name}
 
 
 def test_a_cover_another_article_uses_stays_in_the_bucket(
@@ -392,7 +392,8 @@ def test_a_cover_another_article_uses_stays_in_the_bucket(
         article.cover_alt = ""
         article.save()
 
-    assert keys(bucket) == {shared, *rendition_names(other.cover_renditions)}
+    card = Article.objects.get(pk=article.pk).share_card.name
+    assert keys(bucket) == {shared, *rendition_names(other.cover_renditions), card}
 
 
 def test_deleting_an_article_empties_the_bucket(bucket, django_capture_on_commit_callbacks):

@@ -129,15 +129,27 @@ DEFAULT_CARD = {
 }
 
 
-def test_every_public_page_has_a_large_share_card_and_locale(client, public_pages):
-    """Each public page's head names its locale and shares the default 1200x630 card."""
+def test_every_public_page_has_a_large_share_card_and_locale(client, public_pages, article):
+    """Each public page's head names its locale and shares a 1200x630 card.
+
+    Listings share the default card; an article without a cover its own
+    generated one (tests/test_share_cards.py).
+    """
+    own_card = {
+        **DEFAULT_CARD,
+        "og:image": "http://testserver" + article.share_card.url,
+        "og:image:alt": "Coping with stress \u2014 HealthHub",
+        "twitter:image": "http://testserver" + article.share_card.url,
+        "twitter:image:alt": "Coping with stress \u2014 HealthHub",
+    }
     for url in public_pages:
         response = client.get(url)
         assert response.status_code == 200, url
         meta = head_meta(response.content.decode())
         assert meta["og:locale"] == "en_US", url
         assert meta["twitter:card"] == "summary_large_image", url
-        assert {name: meta.get(name) for name in DEFAULT_CARD} == DEFAULT_CARD, url
+        expected = own_card if url == article.get_absolute_url() else DEFAULT_CARD
+        assert {name: meta.get(name) for name in DEFAULT_CARD} == expected, url
         assert "twitter:site" not in meta, url
 
 
@@ -188,7 +200,7 @@ def test_health_article_is_both_a_medical_page_and_an_article(client, article):
     assert page["image"] == [
         {
             "@type": "ImageObject",
-            "url": "http://testserver/static/img/share-card.png",
+            "url": "http://testserver" + article.share_card.url,
             "width": 1200,
             "height": 630,
         }

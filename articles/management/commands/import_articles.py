@@ -1,9 +1,10 @@
+import traceback
 from pathlib import Path
 
 from django.contrib.auth import get_user_model
 from django.core.management.base import BaseCommand, CommandError
 
-from articles.importing import ArticleImportError, import_article_file
+from articles.importing import ArticleImportError, import_article_file, shorten
 
 
 def markdown_files(paths: list[str]) -> list[Path]:
@@ -52,17 +53,33 @@ class Command(BaseCommand):
         if not files:
             raise CommandError("No .md files found.")
         counts = {"created": 0, "updated": 0, "failed": 0}
+        # Slug -> the file that imported it, so a second file with the same
+        # slug is refused, not silently written over the first.
+        claimed = {}
         for number, path in enumerate(files, start=1):
             prefix = f"[{number}/{len(files)}] {path}"
             try:
-                result = import_article_file(path, default_author=default_author)
+                result = import_article_file(path, default_author=default_author, claimed=claimed)
             except ArticleImportError as error:
                 counts["failed"] += 1
                 self.stderr.write(
                     self.style.ERROR(f"{prefix}: error in {error.field}: {error.message}")
                 )
                 continue
+            except Exception as error:
+                # A fault the import does not foresee still costs one file,
+                # not the rest of the run and its summary.
+                counts["failed"] += 1
+                self.stderr.write(
+                    self.style.ERROR(
+                        f"{prefix}: unexpected error: {type(error).__name__}: {shorten(error)}"
+                    )
+                )
+                if options["verbosity"] > 1:
+                    self.stderr.write(traceback.format_exc())
+                continue
             counts[result.action] += 1
+            claimed.setdefault(result.article.slug, path)
             self.stdout.write(f"{prefix}: {result.action} {result.article.get_absolute_url()}")
         summary = (
             f"{len(files)} file{'s' if len(files) != 1 else ''}: {counts['created']} created, "

@@ -2,6 +2,7 @@ import datetime as dt
 from pathlib import Path
 
 from django.contrib.auth import get_user_model
+from django.core.management import call_command
 from django.core.management.base import BaseCommand
 from django.db import transaction
 from django.utils import timezone
@@ -162,6 +163,9 @@ class Command(BaseCommand):
                 self.stdout.write(
                     f"[{number}/{len(files)}] {result.action} {result.article.get_absolute_url()}"
                 )
+        # Saved articles get their card as they are saved; this catches up on
+        # articles loaded before cards existed.
+        call_command("make_share_cards", verbosity=0, stdout=self.stdout)
         self.stdout.write(
             self.style.SUCCESS(
                 f"Demo content ready: {counts['created']} articles created, {counts['skipped']} already there."

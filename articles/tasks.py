@@ -1,0 +1,11 @@
+"""Background tasks, run by ``manage.py db_worker`` (django-tasks' database backend)."""
+
+from django_tasks import task
+
+from articles import services
+
+
+@task()
+def run_bulk_job(job_id: int) -> int:
+    """Run the admin's bulk action ``job_id`` in batches; return how many articles it changed."""
+    return services.run_bulk_job(job_id).changed
