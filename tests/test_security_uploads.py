@@ -8,8 +8,6 @@ from tests import test_admin
 from tests.test_images import image_bytes, png_with_text_chunk
 
 # The admin tests' signed-in editor.
-editor = test_admin.editor
-editor_client = test_admin.editor_client
 
 pytestmark = pytest.mark.django_db
 

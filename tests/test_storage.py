@@ -29,8 +29,6 @@ from tests.factories import ArticleFactory
 from tests.test_images import ALT, covered_article, image_bytes
 
 # The admin tests' signed-in editor.
-editor = test_admin.editor
-editor_client = test_admin.editor_client
 
 pytestmark = pytest.mark.django_db
 
