@@ -99,10 +99,16 @@ def forget_content_version() -> None:
     _memo.reading = (None, None, 0.0)
 
 
+# The last version read, for a process that starts while the database is down.
+LAST_VERSION_KEY = "healthhub:last-content-version"
+
+
 def remember_content_version(version: int, due: dt.datetime | float | None) -> None:
     """Trust ``version`` in this thread for the next VERSION_MEMO_SECONDS."""
     if isinstance(due, dt.datetime):
         due = due.timestamp()
+    if getattr(_memo, "reading", (None,))[0] != version:
+        cache.set(LAST_VERSION_KEY, (version, due), timeout=None)
     _memo.reading = (version, due, time.monotonic())
 
 
@@ -117,7 +123,10 @@ def _read_content_version(known: int | None, known_due: float | None):
             row = ContentVersion.objects.filter(pk=1).values_list("version", "next_due").first()
     except DatabaseError as error:
         # With the database gone, pages already cached stay current: keep
-        # serving them under the last version read, and say so once.
+        # serving them under the last version read, and say so once. A
+        # process started during the outage takes the one kept in the cache.
+        if known is None and not in_transaction:
+            known, known_due = cache.get(LAST_VERSION_KEY) or (None, None)
         if known is None or in_transaction:
             raise
         note_database_error(error)

@@ -357,3 +357,21 @@ def test_a_save_refused_at_commit_shows_no_success_message(admin_client, health)
         response = submit(admin_client, url, form, body="Kept.")
     assert "The database could not save: the disk is full." in response.text
     assert "was changed successfully" not in response.text
+
+
+@pytest.mark.django_db(transaction=True)  # a request runs outside any transaction
+def test_a_worker_started_while_the_database_is_down_serves_cached_pages(client):
+    """A new process knows no content version; it takes the last one kept in the cache."""
+    from articles import caching
+
+    article = ArticleFactory(view_count=8)
+    assert "9 views" in reader(article.get_absolute_url()).text
+    caching.forget_content_version()  # what a freshly started worker knows
+    failing = OperationalError("could not connect to server")
+    with (
+        mock.patch.object(caching.ContentVersion.objects, "filter", side_effect=failing),
+        mock.patch.object(counting, "_count_in_database", side_effect=failing),
+    ):
+        response = reader(article.get_absolute_url())
+    assert response.status_code == 200
+    assert "9 views" in response.text
