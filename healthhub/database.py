@@ -26,9 +26,14 @@ WATCHDOG_MARGIN = 0.5
 _local = threading.local()
 
 
-def query_deadline() -> float:
-    """Return this thread's deadline for one query, in seconds."""
-    return getattr(_local, "deadline", None) or settings.HEALTHHUB_DB_TIMEOUT + WATCHDOG_MARGIN
+def query_deadline() -> float | None:
+    """Return this thread's deadline for one query, in seconds, or None for no deadline."""
+    deadline = getattr(_local, "deadline", None)
+    if deadline:
+        return deadline
+    if settings.HEALTHHUB_DB_TIMEOUT <= 0:  # management commands (manage.py)
+        return None
+    return settings.HEALTHHUB_DB_TIMEOUT + WATCHDOG_MARGIN
 
 
 @contextlib.contextmanager

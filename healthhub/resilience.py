@@ -111,8 +111,8 @@ class Watchdog:
             self._watched.pop(token, None)
 
     @contextlib.contextmanager
-    def deadline(self, fd: int | None, seconds: float):
-        if fd is None or fd < 0:
+    def deadline(self, fd: int | None, seconds: float | None):
+        if fd is None or fd < 0 or seconds is None:
             yield
             return
         token = self.watch(fd, seconds)

@@ -136,7 +136,8 @@ HEALTHHUB_DB_CACHED_TIMEOUT = float(os.environ.get("HEALTHHUB_DB_CACHED_TIMEOUT"
 SQLITE_OPTIONS = {
     "init_command": ("PRAGMA journal_mode=WAL;PRAGMA synchronous=NORMAL;PRAGMA foreign_keys=ON"),
     "transaction_mode": "IMMEDIATE",
-    "timeout": HEALTHHUB_DB_TIMEOUT,
+    # With no deadline (management commands), a writer still waits its turn.
+    "timeout": HEALTHHUB_DB_TIMEOUT if HEALTHHUB_DB_TIMEOUT > 0 else 20,
 }
 POSTGRES_OPTIONS = {
     # libpq's minimum; a database that does not answer in 2 s is down.

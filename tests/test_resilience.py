@@ -5,7 +5,9 @@ import os
 import signal
 import socket
 import subprocess
+import sys
 import time
+from pathlib import Path
 from unittest import mock
 
 import pytest
@@ -375,3 +377,28 @@ def test_a_worker_started_while_the_database_is_down_serves_cached_pages(client)
         response = reader(article.get_absolute_url())
     assert response.status_code == 200
     assert "9 views" in response.text
+
+
+def test_management_commands_run_without_the_web_deadlines():
+    """manage.py turns the query deadlines off: an export may rightly run a long statement."""
+    script = (
+        "from django.conf import settings as s; from healthhub.database import query_deadline; "
+        "print(s.HEALTHHUB_DB_TIMEOUT, query_deadline(), s.DATABASES['default']['OPTIONS'])"
+    )
+    env = {key: value for key, value in os.environ.items() if key != "HEALTHHUB_DB_TIMEOUT"}
+    env["DJANGO_SECRET_KEY"] = "test-only"
+    env.pop("DJANGO_SETTINGS_MODULE", None)
+    out = (
+        subprocess.run(
+            [sys.executable, "manage.py", "shell", "-c", script],
+            cwd=Path(__file__).resolve().parent.parent,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        )
+        .stdout.strip()
+        .splitlines()[-1]
+    )
+    assert out.startswith("0.0 None ")
+    assert "statement_timeout=0" in out or "'timeout': 20" in out
