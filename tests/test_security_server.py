@@ -1,6 +1,8 @@
 """Raw hostile requests against a real gunicorn: 4xx answers, no 500, and it keeps serving."""
 
+import contextlib
 import socket
+import threading
 
 import pytest
 
@@ -14,17 +16,36 @@ gunicorn = test_server.gunicorn
 pytestmark = [pytest.mark.server, pytest.mark.django_db(transaction=True)]
 
 
-def raw(port, data: bytes) -> int:
-    """Send raw bytes on a new connection; return the response's status code."""
-    with socket.create_connection((HOST, port), timeout=30) as sock:
+def raw(port, data: bytes, attempts: int = 3) -> int:
+    """Send raw bytes on a new connection; return the response's status code.
+
+    The server may answer before the request is all sent (a refused body)
+    and close: the response is read while sending goes on beside it, and a
+    connection reset before the status line arrived is tried again.
+    """
+    for attempt in range(attempts):
+        with socket.create_connection((HOST, port), timeout=30) as sock:
+            sender = threading.Thread(target=_send_ignoring_resets, args=(sock, data))
+            sender.start()
+            response = b""
+            try:
+                while b"\r\n" not in response:
+                    chunk = sock.recv(4096)
+                    if not chunk:
+                        break
+                    response += chunk
+            except ConnectionResetError:
+                if attempt + 1 == attempts:
+                    raise
+            sender.join()
+        if b"\r\n" in response:
+            return int(response.split(b" ", 2)[1])
+    raise AssertionError(f"no status line after {attempts} attempts: {response!r}")
+
+
+def _send_ignoring_resets(sock, data: bytes) -> None:
+    with contextlib.suppress(BrokenPipeError, ConnectionResetError):
         sock.sendall(data)
-        response = b""
-        while b"\r\n" not in response:
-            chunk = sock.recv(4096)
-            if not chunk:
-                break
-            response += chunk
-    return int(response.split(b" ", 2)[1])
 
 
 def get(target: str, host: str = HOST, method: str = "GET", extra: str = "") -> bytes:
