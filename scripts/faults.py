@@ -334,9 +334,18 @@ class Result:
     recovery_measured: bool = False
     checks: list = field(default_factory=list)
     notes: list = field(default_factory=list)
+    # Latency targets are checked in full runs; a --quick run (CI, on a
+    # machine doing other work) reports them and checks only correctness.
+    timing_checked: bool = True
 
     def check(self, name, ok):
         self.checks.append((name, bool(ok)))
+
+    def check_timing(self, name, ok):
+        if self.timing_checked:
+            self.check(name, ok)
+        else:
+            self.notes.append(f"{'ok' if ok else 'SLOW'} {name} (reported only with --quick)")
 
     @property
     def ok(self):
@@ -433,7 +442,7 @@ class Run:
 
         ``fault`` returns (start, end) of the fault proper; recovery is measured from the end.
         """
-        result = Result(name)
+        result = Result(name, timing_checked=not self.args.quick)
         print(f"--> {name}", flush=True)
         self.probe_extra = []
         views_before = total_views(self.direct_url)
@@ -478,7 +487,7 @@ class Run:
         result.check(
             "0 5xx and 0 connection errors", not result.errors_5xx and not result.conn_errors
         )
-        result.check(f"p99 while Redis is {what} < 1 s", result.p99_fault_ms < 1000)
+        result.check_timing(f"p99 while Redis is {what} < 1 s", result.p99_fault_ms < 1000)
         if self.site.buffered:
             views_targets(result)
         else:
@@ -639,15 +648,19 @@ class Run:
         cached_seen = [s for s in seen if s[1] == "cached"]
         # An uncached page asked for less than 5 s before the end may be answered after it.
         uncached_seen = [s for s in seen if s[1] == "uncached" and s[0] <= end - 5]
-        slow_cached = [s for s in cached_seen if s[3] != 200 or s[4] >= 1]
-        bad_uncached = [s for s in uncached_seen if s[3] != 503 or s[4] >= 5]
         result.check(
-            f"cached pages 200 within 1 s while hung ({len(cached_seen)} asked)",
-            cached_seen and not slow_cached,
+            f"cached pages 200 while hung ({len(cached_seen)} asked)",
+            cached_seen and all(s[3] == 200 for s in cached_seen),
+        )
+        result.check_timing(
+            "cached pages within 1 s while hung", all(s[4] < 1 for s in cached_seen)
         )
         result.check(
-            f"uncached pages 503 within 5 s while hung ({len(uncached_seen)} asked)",
-            uncached_seen and not bad_uncached,
+            f"uncached pages 503 while hung ({len(uncached_seen)} asked)",
+            uncached_seen and all(s[3] == 503 for s in uncached_seen),
+        )
+        result.check_timing(
+            "uncached pages within 5 s while hung", all(s[4] < 5 for s in uncached_seen)
         )
         timeouts = self.site.log_text()[log_offset:].count("WORKER TIMEOUT")
         after = self.site.workers()
@@ -712,8 +725,11 @@ class Run:
             cached_seen and all(s[3] == 200 and s[5] is not None for s in cached_seen),
         )
         result.check(
-            f"uncached pages 503 within 2 s while down ({len(uncached_seen)} asked)",
-            uncached_seen and all(s[3] == 503 and s[4] < 2 for s in uncached_seen),
+            f"uncached pages 503 while down ({len(uncached_seen)} asked)",
+            uncached_seen and all(s[3] == 503 for s in uncached_seen),
+        )
+        result.check_timing(
+            "uncached pages within 2 s while down", all(s[4] < 2 for s in uncached_seen)
         )
         result.check(
             "/readyz 503 naming the database while down",
