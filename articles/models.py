@@ -954,3 +954,145 @@ class BulkJob(models.Model):
 
     def __str__(self):
         return f"{self.get_action_display()}: {self.done}/{self.total}"
+
+
+def library_image_upload_to(instance, filename):
+    """Store library images under a fresh random name."""
+    suffix = PurePosixPath(filename).suffix.lower()[:10]
+    return f"library/{uuid.uuid4().hex}{suffix}"
+
+
+class Image(models.Model):
+    """A picture in the image library, for use in article bodies."""
+
+    file = models.ImageField(_("file"), upload_to=library_image_upload_to)
+    alt = models.CharField(
+        _("alt text"),
+        max_length=250,
+        validators=[validate_single_line_text],
+        help_text=_("Describe the image for readers who cannot see it."),
+    )
+    caption = models.CharField(
+        _("caption"), max_length=300, blank=True, validators=[validate_single_line_text]
+    )
+    credit = models.CharField(
+        _("credit and licence"),
+        max_length=200,
+        blank=True,
+        validators=[validate_single_line_text],
+        help_text=_("For example: “Illustration: Jane Doe, CC BY 4.0”."),
+    )
+    width = models.PositiveIntegerField(_("width"), default=0, editable=False)
+    height = models.PositiveIntegerField(_("height"), default=0, editable=False)
+    renditions = models.JSONField(_("renditions"), default=dict, blank=True, editable=False)
+    uploaded_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("uploaded by"),
+        on_delete=models.SET_NULL,
+        null=True,
+        blank=True,
+        related_name="+",
+    )
+    created_at = models.DateTimeField(_("uploaded"), auto_now_add=True)
+
+    class Meta:
+        verbose_name = _("image")
+        verbose_name_plural = _("images")
+        ordering = ["-created_at", "-pk"]
+
+    def __str__(self):
+        return self.alt
+
+
+class ArticleImage(models.Model):
+    """An image that an article's body shows; the image cannot be deleted meanwhile."""
+
+    article = models.ForeignKey(
+        Article, verbose_name=_("article"), on_delete=models.CASCADE, related_name="image_uses"
+    )
+    image = models.ForeignKey(
+        Image, verbose_name=_("image"), on_delete=models.PROTECT, related_name="uses"
+    )
+
+    class Meta:
+        verbose_name = _("image use")
+        verbose_name_plural = _("image uses")
+        constraints = [
+            models.UniqueConstraint(fields=["article", "image"], name="article_image_unique")
+        ]
+
+    def __str__(self):
+        return f"{self.image} in {self.article}"
+
+
+class Autosave(models.Model):
+    """The last unsaved state of one person's article form; never a revision."""
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("user"),
+        on_delete=models.CASCADE,
+        related_name="+",
+    )
+    # Empty for an article not yet saved once.
+    article = models.ForeignKey(
+        Article,
+        verbose_name=_("article"),
+        on_delete=models.CASCADE,
+        null=True,
+        blank=True,
+        related_name="autosaves",
+    )
+    data = models.JSONField(_("form data"), default=dict)
+    saved_at = models.DateTimeField(_("saved"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("autosave")
+        verbose_name_plural = _("autosaves")
+        constraints = [
+            models.UniqueConstraint(fields=["user", "article"], name="autosave_one_per_article"),
+            models.UniqueConstraint(
+                fields=["user"],
+                condition=Q(article__isnull=True),
+                name="autosave_one_per_new_article",
+            ),
+        ]
+
+    def __str__(self):
+        return f"{self.user} on {self.article or 'a new article'}"
+
+
+class ReviewNote(models.Model):
+    """One message in the conversation between an article's editor and author."""
+
+    class Kind(models.TextChoices):
+        SUBMITTED = "submitted", _("Submitted for review")
+        SENT_BACK = "sent_back", _("Sent back")
+        REPLY = "reply", _("Reply")
+        PUBLISHED = "published", _("Published")
+
+    article = models.ForeignKey(
+        Article,
+        verbose_name=_("article"),
+        on_delete=models.CASCADE,
+        related_name="review_notes",
+    )
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        verbose_name=_("written by"),
+        on_delete=models.SET_NULL,
+        null=True,
+        related_name="+",
+    )
+    kind = models.CharField(_("kind"), max_length=20, choices=Kind.choices)
+    text = models.TextField(_("note"), blank=True, validators=[validate_multiline_text])
+    created_at = models.DateTimeField(_("written"), default=timezone.now)
+
+    class Meta:
+        verbose_name = _("review note")
+        verbose_name_plural = _("review notes")
+        ordering = ["created_at", "pk"]
+        indexes = [models.Index(fields=["article", "created_at"], name="review_note_article_idx")]
+
+    def __str__(self):
+        return f"{self.get_kind_display()} on {self.article}"
