@@ -434,28 +434,32 @@ def _apply_chunk(chunk_id: str, date: dt.date, counts: list[tuple[int, int]]) ->
 
 
 def _add_views(counts: list[tuple[int, int]], date: dt.date) -> None:
-    """Add each article's views to its count and to its tally for ``date``, in three statements."""
+    """Add each article's views to its count and to its tally for ``date``, in two statements.
+
+    While the UPDATE runs, a mark only this transaction sees keeps the
+    reader-view tally trigger quiet (migration 0017).
+    """
     if not counts:
         return
     least = "LEAST" if connection.vendor == "postgresql" else "MIN"
     rows = ", ".join(["(%s, %s)"] * len(counts))
-    # A step of exactly one fires the reader-view tally trigger, which would
-    # tally it for today: a single view goes up by two, then down by one.
-    steps = [value for pk, views in counts for value in (pk, views + (views == 1))]
-    singles = [pk for pk, views in counts if views == 1]
     with connection.cursor() as cursor:
+        if connection.vendor == "postgresql":
+            cursor.execute("SELECT set_config('healthhub.flushing', 'on', true)")
+        else:
+            cursor.execute("INSERT INTO articles_flushing (flushing) VALUES (1)")
         cursor.execute(
             f"UPDATE articles_article SET view_count = "
             f"{least}(articles_article.view_count + steps.column2, %s) "
             f"FROM (VALUES {rows}) AS steps WHERE articles_article.id = steps.column1",
-            [MAX_VIEWS, *steps],
+            [MAX_VIEWS, *(value for pk_views in counts for value in pk_views)],
         )
-        if singles:
-            cursor.execute(
-                "UPDATE articles_article SET view_count = view_count - 1 "
-                f"WHERE id IN ({', '.join(['%s'] * len(singles))})",
-                singles,
-            )
+        # Cleared at once, not at commit: a flush called inside an outer
+        # transaction must not silence the trigger for what follows.
+        if connection.vendor == "postgresql":
+            cursor.execute("SELECT set_config('healthhub.flushing', '', true)")
+        else:
+            cursor.execute("DELETE FROM articles_flushing")
         cursor.execute(
             f"INSERT INTO articles_dailyviews (article_id, date, views) VALUES "
             f"{', '.join(['(%s, %s, %s)'] * len(counts))} "

@@ -221,9 +221,6 @@ class ArticleQuerySet(models.QuerySet):
     def newest_first(self):
         return self.order_by("-published_at", "-pk")
 
-    def most_read(self):
-        return self.order_by("-view_count", "-published_at")
-
     def for_listing(self):
         """Return the columns and relations an article card shows."""
         return self.select_related("category").only(
@@ -446,7 +443,6 @@ class Article(models.Model):
                 fields=["category", "status", "-published_at", "-id"],
                 name="article_category_page_idx",
             ),
-            models.Index(fields=["status", "-view_count"], name="article_most_read_idx"),
             # The sitemap's pages of ids, in id order, and its lastmods: the
             # newest content date overall and per category, author and
             # reviewer (articles.sitemaps), without reading past each row's body.

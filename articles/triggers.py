@@ -3,7 +3,7 @@
 On SQLite, Django alters a table by building a new one and copying the rows
 across, and the old table's triggers go with it. The search index and the
 daily view tally both live in triggers on ``articles_article`` (migrations
-0002 and 0003), so after every ``migrate`` the missing ones are recreated
+0002 and 0017), so after every ``migrate`` the missing ones are recreated
 from those migrations' own SQL, and the search index is rebuilt.
 """
 
@@ -13,7 +13,7 @@ from django.db import connections
 from django.db.migrations.recorder import MigrationRecorder
 
 SEARCH_MIGRATION = ("articles", "0002_search")
-TALLY_MIGRATION = ("articles", "0003_view_tally")
+TALLY_MIGRATIONS = [("articles", "0017_flush_marker"), ("articles", "0003_view_tally")]
 SEARCH_TRIGGERS = {
     "articles_article_fts_insert",
     "articles_article_fts_delete",
@@ -47,7 +47,8 @@ def restore_sqlite_triggers(*, using: str = "default", **kwargs) -> list[str]:
                 "INSERT INTO articles_article_fts (articles_article_fts) VALUES ('rebuild')"
             )
             restored += sorted(SEARCH_TRIGGERS - existing)
-        if TALLY_MIGRATION in applied and TALLY_TRIGGER not in existing:
-            cursor.execute(_migration_module(TALLY_MIGRATION).SQLITE_CREATE)
+        tally = next((key for key in TALLY_MIGRATIONS if key in applied), None)
+        if tally and TALLY_TRIGGER not in existing:
+            cursor.execute(_migration_module(tally).SQLITE_CREATE)
             restored.append(TALLY_TRIGGER)
     return restored

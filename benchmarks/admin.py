@@ -95,6 +95,26 @@ def main(argv=None):
     url = database_url(args.articles)
     if not url.startswith("sqlite"):
         _create_postgres_database(url)
+    configure_environment(url)
+    try:
+        results = run(args)
+    finally:
+        if args.drop:
+            from django.db import connections
+
+            connections.close_all()
+            _drop_database(url)
+    if results is None:
+        return
+    print(markdown_table(results, args))
+    if args.output:
+        output = Path(args.output)
+        output.parent.mkdir(parents=True, exist_ok=True)
+        output.write_text(json.dumps(results, indent=2) + "\n")
+
+
+def configure_environment(url: str) -> None:
+    """Point Django at the benchmark database with production settings and no shared cache."""
     os.environ.update(
         {
             "DJANGO_SETTINGS_MODULE": "healthhub.settings",
@@ -111,21 +131,6 @@ def main(argv=None):
             "LOG_LEVEL": "ERROR",
         }
     )
-    try:
-        results = run(args)
-    finally:
-        if args.drop:
-            from django.db import connections
-
-            connections.close_all()
-            _drop_database(url)
-    if results is None:
-        return
-    print(markdown_table(results, args))
-    if args.output:
-        output = Path(args.output)
-        output.parent.mkdir(parents=True, exist_ok=True)
-        output.write_text(json.dumps(results, indent=2) + "\n")
 
 
 def run(args):

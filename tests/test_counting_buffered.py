@@ -167,6 +167,20 @@ def test_flush_moves_views_into_the_count_and_todays_tally(buffered):
 
 
 @pytest.mark.django_db
+def test_a_readers_view_after_a_flush_on_the_same_connection_is_tallied(buffered):
+    """The mark that keeps the tally trigger out of a flush ends with the flush's transaction."""
+    article = ArticleFactory(view_count=0)
+    yesterday = timezone.now().date() - dt.timedelta(days=1)
+    buffered.hincrby(counting._pending_key(yesterday), str(article.pk), 1)
+    assert flush_views() == 1
+
+    Article.objects.filter(pk=article.pk).update(view_count=F("view_count") + 1)
+
+    assert stored_count(article) == 2
+    assert tallies(article) == {yesterday: 1, timezone.now().date(): 1}
+
+
+@pytest.mark.django_db
 def test_views_buffered_yesterday_are_tallied_for_yesterday(buffered):
     """Views left in yesterday's buffer count for yesterday, even when flushed today."""
     article = ArticleFactory()
