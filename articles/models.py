@@ -8,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.core.validators import MaxLengthValidator, RegexValidator
 from django.db import models
 from django.db.models import F, Q
+from django.db.models.functions import Coalesce
 from django.urls import reverse
 from django.utils import timezone
 from django.utils.text import normalize_newlines
@@ -457,6 +458,16 @@ class Article(models.Model):
                     "reviewed_by",
                 ],
                 name="article_sitemap_lastmod_idx",
+            ),
+            # The newest content date, overall or of the articles with a tag
+            # or a reviewer: read from the top down to the first match.
+            models.Index(
+                F("status"),
+                Coalesce("content_updated_at", "published_at").desc(),
+                F("published_at"),
+                F("reviewed_by"),
+                F("id"),
+                name="article_newest_content_idx",
             ),
             # The admin changelist's orderings and filters. Each ends with the
             # id, so a page's ids come from the index alone (ChangeListPaginator).

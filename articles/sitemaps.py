@@ -6,12 +6,15 @@ published_at``: the date the feeds give as ``updated`` and the JSON-LD as
 """
 
 from django.contrib.auth import get_user_model
+from django.contrib.contenttypes.models import ContentType
 from django.contrib.sitemaps import Sitemap
-from django.db.models import Max
+from django.core.paginator import Paginator
+from django.db.models import Exists, Max, OuterRef, Q
 from django.db.models.functions import Coalesce
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.functional import cached_property
-from taggit.models import Tag
+from taggit.models import Tag, TaggedItem
 
 from articles import selectors
 from articles.models import Article, Reviewer
@@ -22,9 +25,24 @@ from articles.pagination import DeferredJoinPaginator
 CONTENT_DATE = Coalesce("content_updated_at", "published_at")
 
 
-def newest_content_date():
-    """Return the newest content date of all published articles."""
-    return Article.objects.published().aggregate(latest=Max(CONTENT_DATE))["latest"]
+def newest_content_date(*conditions):
+    """Return the newest content date of the published articles that match the arguments.
+
+    Walks article_newest_content_idx from the newest date down to the first
+    match, so the cost does not grow with the number of articles.
+    """
+    # The bound on the date itself lets SQLite walk that index; with only
+    # published()'s bound on published_at it sorts every published row. A
+    # content date in the future is no lastmod anyway.
+    return (
+        Article.objects.published()
+        .filter(*conditions)
+        .alias(content_date=CONTENT_DATE)
+        .filter(content_date__lte=timezone.now())
+        .order_by(CONTENT_DATE.desc())
+        .values_list(CONTENT_DATE, flat=True)
+        .first()
+    )
 
 
 def newest_content_date_by(field: str) -> dict:
@@ -52,6 +70,41 @@ def dated(instance, lastmod):
     return instance
 
 
+class ListedPaginator(Paginator):
+    """Count a section's pages without listing it while they surely fit on one.
+
+    The sitemap index only needs the number of pages. While the table holds
+    no more rows than a page, that is one, and the grouped pass that finds
+    which rows are listed waits for a request for the section itself.
+    """
+
+    def __init__(self, items, per_page, *, upper_bound):
+        self._list_items = items
+        self._listed = None
+        self.upper_bound = upper_bound
+        super().__init__([], per_page)
+
+    @property
+    def object_list(self):
+        if self._listed is None:
+            self._listed = self._list_items()
+        return self._listed
+
+    @object_list.setter
+    def object_list(self, value):
+        # Paginator.__init__ assigns its argument; the items come from _list_items.
+        pass
+
+    def _check_object_list_is_ordered(self):
+        # The listed rows are in id order already; asking would list them.
+        pass
+
+    @cached_property
+    def count(self):
+        bound = self.upper_bound()
+        return bound if bound <= self.per_page else len(self.object_list)
+
+
 class ListedSitemap(Sitemap):
     """A section of list pages, each dated by its newest published article.
 
@@ -62,6 +115,20 @@ class ListedSitemap(Sitemap):
 
     def get_queryset(self):
         raise NotImplementedError
+
+    def listed_article_condition(self):
+        """Return the condition an article meets when this section lists a page for it."""
+        return Q(**{f"{self.field}__isnull": False})
+
+    @property
+    def paginator(self):
+        return ListedPaginator(
+            self._items, self.limit, upper_bound=lambda: self.get_queryset().count()
+        )
+
+    def get_latest_lastmod(self):
+        # The newest listed page's date is the newest listed article's.
+        return newest_content_date(self.listed_article_condition())
 
     @cached_property
     def listed(self) -> list:
@@ -128,6 +195,17 @@ class ArticleSitemap(Sitemap):
 class CategorySitemap(ListedSitemap):
     """Categories with a published article in them or in a sub-category."""
 
+    field = "category"
+
+    def get_queryset(self):
+        return selectors.get_categories()
+
+    @property
+    def paginator(self):
+        return ListedPaginator(
+            self._items, self.limit, upper_bound=lambda: len(self.get_queryset())
+        )
+
     @cached_property
     def listed(self):
         own = newest_content_date_by("category")
@@ -148,6 +226,14 @@ class TagSitemap(ListedSitemap):
 
     def get_queryset(self):
         return Tag.objects.only("slug")
+
+    def listed_article_condition(self):
+        # A join would repeat each article once per tag; EXISTS stops at its first.
+        return Exists(
+            TaggedItem.objects.filter(
+                content_type=ContentType.objects.get_for_model(Article), object_id=OuterRef("pk")
+            )
+        )
 
     def location(self, item):
         return reverse("articles:tag", kwargs={"slug": item.slug})

@@ -3,6 +3,8 @@ import xml.etree.ElementTree as ET
 from unittest import mock
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.utils import timezone
 
 from articles.models import Article
@@ -165,6 +167,13 @@ def test_sitemap_index_query_budget(client, django_assert_max_num_queries, site)
         assert client.get("/sitemap.xml").status_code == 200
     with django_assert_max_num_queries(0):
         assert client.get("/sitemap.xml").status_code == 200
+
+
+def test_sitemap_index_does_not_group_every_article(client, site):
+    """The index dates each section from the newest match, not from a pass over every article."""
+    with CaptureQueriesContext(connection) as queries:
+        assert client.get("/sitemap.xml").status_code == 200
+    assert not [q["sql"] for q in queries if "GROUP BY" in q["sql"]]
 
 
 def test_sitemap_index_lastmod_of_each_section_is_its_newest_entry(client, site):
