@@ -27,6 +27,7 @@ from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
+import articles.admin_jobs  # registers the bulk jobs admin
 import articles.admin_people  # noqa: F401  (registers the user admin and sign-in form)
 from articles import charts, readability, search, selectors, services
 from articles.forms import (
@@ -1127,83 +1128,6 @@ class AuthorProfileAdmin(admin.ModelAdmin):
     def my_profile_view(self, request):
         profile = services.author_profile_for(request.user)
         return redirect("admin:articles_authorprofile_change", profile.pk)
-
-
-@admin.register(BulkJob)
-class BulkJobAdmin(admin.ModelAdmin):
-    """The admin's bulk actions that run in the background, and how far each has got."""
-
-    list_display = [
-        "__str__",
-        "status",
-        "progress",
-        "changed",
-        "refused",
-        "requested_by",
-        "created_at",
-        "finished_at",
-    ]
-    list_display_links = ["__str__"]
-    list_filter = ["status", "action"]
-    list_select_related = ["requested_by", "category"]
-    # The selection's ids stay out of every page: there may be 100,000 of them.
-    fields = [
-        "action",
-        "category",
-        "status",
-        "progress",
-        "total",
-        "done",
-        "changed",
-        "refused",
-        "message",
-        "requested_by",
-        "created_at",
-        "started_at",
-        "finished_at",
-    ]
-    readonly_fields = fields
-    change_list_template = "admin/articles/bulkjob/change_list.html"
-
-    def get_queryset(self, request):
-        return super().get_queryset(request).defer("article_ids")
-
-    # Whoever may run the actions may follow them; nobody edits a job by hand.
-    def has_view_permission(self, request, obj=None):
-        return request.user.has_perm("articles.publish_article") or super().has_view_permission(
-            request, obj
-        )
-
-    def has_module_permission(self, request):
-        return self.has_view_permission(request)
-
-    def has_add_permission(self, request):
-        return False
-
-    def has_change_permission(self, request, obj=None):
-        return False
-
-    def has_delete_permission(self, request, obj=None):
-        return False
-
-    @admin.display(description=_("progress"))
-    def progress(self, obj):
-        percent = obj.done * 100 // obj.total if obj.total else 100
-        return format_html(
-            '<progress max="{}" value="{}">{} %</progress> {}',
-            obj.total,
-            obj.done,
-            percent,
-            _("%(done)s of %(total)s (%(percent)d %%)")
-            % {"done": intcomma(obj.done), "total": intcomma(obj.total), "percent": percent},
-        )
-
-    def changelist_view(self, request, extra_context=None):
-        # The page reloads itself while a job is under way, so progress moves.
-        unfinished = BulkJob.objects.filter(
-            status__in=[BulkJob.Status.QUEUED, BulkJob.Status.RUNNING]
-        ).exists()
-        return super().changelist_view(request, {"refresh": unfinished, **(extra_context or {})})
 
 
 admin.site.site_header = _("HealthHub administration")

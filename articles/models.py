@@ -911,6 +911,8 @@ class BulkJob(models.Model):
         UNPUBLISH = "unpublish", _("Unpublish (to draft)")
         ARCHIVE = "archive", _("Archive")
         MOVE = "move", _("Move to a category")
+        EXPORT = "export", _("Export every article as Markdown")
+        RENDITIONS = "renditions", _("Rebuild cover renditions")
 
     class Status(models.TextChoices):
         QUEUED = "queued", _("Waiting for the worker")
@@ -950,6 +952,9 @@ class BulkJob(models.Model):
         _("status"), max_length=20, choices=Status.choices, default=Status.QUEUED
     )
     message = models.TextField(_("message"), blank=True)
+    # A file under HEALTHHUB_EXPORT_ROOT, served to editors only: an export
+    # holds drafts.
+    result = models.CharField(_("result file"), max_length=200, blank=True, editable=False)
     created_at = models.DateTimeField(_("requested"), default=timezone.now)
     started_at = models.DateTimeField(_("started"), null=True, blank=True)
     finished_at = models.DateTimeField(_("finished"), null=True, blank=True)

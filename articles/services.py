@@ -2,10 +2,17 @@
 
 import dataclasses
 import difflib
+import logging
+import tempfile
+import time
+import zipfile
+from pathlib import Path
 
+from django.conf import settings
 from django.contrib.auth import get_user_model
 from django.contrib.auth.models import Group
 from django.core.exceptions import ValidationError
+from django.core.management import call_command
 from django.db import models, transaction
 from django.db.models import Case, F, OuterRef, Q, Subquery, Value, When
 from django.utils import timezone
@@ -23,6 +30,8 @@ from articles.models import (
     Category,
 )
 from articles.roles import AUTHORS, EDITORS
+
+logger = logging.getLogger(__name__)
 
 # Fields Article.render() derives from the body.
 RENDERED_FIELDS = ("body_html", "toc", "word_count", "reading_minutes", "readability_grade")
@@ -465,6 +474,89 @@ def start_bulk_job(action: str, article_ids, *, user, category: Category | None 
         )
         run_bulk_job.enqueue(job.pk)
     return job
+
+
+COMMAND_JOBS = {
+    BulkJob.Action.EXPORT: "export_articles",
+    BulkJob.Action.RENDITIONS: "rebuild_renditions",
+}
+
+
+def start_command_job(action: str, *, user) -> BulkJob:
+    """Queue the long command behind ``action`` for the worker; return the job."""
+    from articles.tasks import run_command_job
+
+    with transaction.atomic():
+        job = BulkJob.objects.create(action=action, requested_by=user)
+        run_command_job.enqueue(job.pk)
+    return job
+
+
+class _ProgressToJob:
+    """A command's stdout that keeps its last line as the job's message, at most once a second."""
+
+    def __init__(self, job: BulkJob):
+        self.job, self.line, self.saved_at = job, "", 0.0
+
+    def write(self, text: str) -> None:
+        lines = [line for line in text.splitlines() if line.strip()]
+        if not lines:
+            return
+        self.line = lines[-1].strip()
+        if time.monotonic() - self.saved_at >= 1:
+            self.saved_at = time.monotonic()
+            BulkJob.objects.filter(pk=self.job.pk).update(message=self.line)
+
+    def flush(self) -> None:
+        pass
+
+
+def run_command_job(job_id: int) -> BulkJob:
+    """Run a queued export or renditions rebuild, showing the command's progress on the job."""
+    job = BulkJob.objects.select_related("requested_by").get(pk=job_id)
+    if job.status == BulkJob.Status.DONE:
+        return job
+    user = job.requested_by
+    if user is None or not user.is_active or not user.has_perm("articles.edit_any_article"):
+        return _finish_job(
+            job,
+            BulkJob.Status.FAILED,
+            gettext("Not run: the editor who started it may no longer see every article."),
+        )
+    job.status, job.started_at = BulkJob.Status.RUNNING, job.started_at or timezone.now()
+    job.save(update_fields=["status", "started_at"])
+    output = _ProgressToJob(job)
+    try:
+        if job.action == BulkJob.Action.EXPORT:
+            job.result = _export_to_zip(job, output)
+        else:
+            call_command(COMMAND_JOBS[job.action], stdout=output, stderr=output)
+    except Exception as error:
+        logger.exception("Job %s failed", job.pk)
+        return _finish_job(
+            job, BulkJob.Status.FAILED, gettext("Failed: %(error)s") % {"error": error}
+        )
+    job.save(update_fields=["result"])
+    return _finish_job(job, BulkJob.Status.DONE, output.line)
+
+
+def _export_to_zip(job: BulkJob, output) -> str:
+    """Export every article into a zip under HEALTHHUB_EXPORT_ROOT; return its file name."""
+    root = Path(settings.HEALTHHUB_EXPORT_ROOT)
+    root.mkdir(parents=True, exist_ok=True)
+    name = f"healthhub-export-{timezone.now():%Y%m%d-%H%M%S}-{job.pk}.zip"
+    with tempfile.TemporaryDirectory(dir=root) as folder:
+        call_command("export_articles", folder, stdout=output, stderr=output)
+        partial = root / f"{name}.partial"
+        # Markdown compresses well and quickly at a low level.
+        with zipfile.ZipFile(partial, "w", zipfile.ZIP_DEFLATED, compresslevel=6) as archive:
+            for path in sorted(Path(folder).rglob("*")):
+                if path.is_file():
+                    archive.write(path, path.relative_to(folder))
+        partial.rename(root / name)
+    job.total = job.done = Article.objects.count()
+    BulkJob.objects.filter(pk=job.pk).update(total=job.total, done=job.done)
+    return name
 
 
 def run_bulk_job(job_id: int) -> BulkJob:

@@ -213,6 +213,9 @@ STATICFILES_DIRS = [BASE_DIR / "static"]
 media_storage = media_from_env(os.environ)
 MEDIA_URL = media_storage.url
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT", BASE_DIR / "var" / "media"))
+# Exports started from the admin (Bulk jobs): outside MEDIA_ROOT, because
+# they hold drafts; the admin serves them to editors only.
+HEALTHHUB_EXPORT_ROOT = Path(os.environ.get("HEALTHHUB_EXPORT_ROOT", BASE_DIR / "var" / "exports"))
 HEALTHHUB_MEDIA_BUCKET = media_storage.bucket
 
 STORAGES = {
