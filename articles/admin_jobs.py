@@ -101,9 +101,10 @@ class BulkJobAdmin(admin.ModelAdmin):
         if not obj.result:
             return "—"
         return format_html(
-            '<a href="{}" download>{}</a>',
+            '<a href="{}" download title="{}">{}</a>',
             reverse("admin:articles_bulkjob_download", args=[obj.pk]),
             obj.result,
+            gettext("Download"),
         )
 
     def get_urls(self):

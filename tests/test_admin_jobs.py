@@ -57,7 +57,7 @@ def test_an_editor_exports_every_article_and_downloads_the_zip(editor_client, ex
     assert any(name.endswith("sleep-and-the-heart.md") for name in names), names
     assert any(name.endswith("a-draft-on-fibre.md") for name in names), names
     assert list(export_root.glob("*.partial")) == []
-    assert job.result in editor_client.get(JOBS).content.decode()
+    assert f'title="{job.result}">Download</a>' in editor_client.get(JOBS).content.decode()
 
 
 def test_a_renditions_rebuild_runs_as_a_job(editor_client):

@@ -128,6 +128,7 @@ def serving_admin(static_root: Path, tmp_path: Path, users: dict):
         "WEB_CONCURRENCY": "2",
         "DJANGO_SERVE_MEDIA": "1",
         "MEDIA_ROOT": str(tmp_path / "media"),
+        "HEALTHHUB_EXPORT_ROOT": str(tmp_path / "exports"),
     }
     log = tmp_path / "gunicorn.log"
     with running_gunicorn(env, log):

@@ -1,10 +1,13 @@
 """A bulk action over every article in the list, confirmed on its page: Chromium through gunicorn."""
 
 import re
+import zipfile
+from pathlib import Path
 
 import pytest
 
-from articles.models import Article, ArticleRevision
+from articles import services
+from articles.models import Article, ArticleRevision, BulkJob
 from tests.browser.admin_server import expect, messages
 
 pytestmark = [pytest.mark.browser, pytest.mark.server]
@@ -35,3 +38,30 @@ def test_select_all_then_archive_changes_every_article_and_says_how_many(
     expect(messages(page)).to_have_text([f"{not_archived} articles archived."])
     assert set(Article.objects.values_list("status", flat=True)) == {Article.Status.ARCHIVED}
     assert ArticleRevision.objects.filter(status=Article.Status.ARCHIVED).count() == not_archived
+
+
+def test_an_editor_exports_every_article_from_bulk_jobs_and_downloads_it(
+    admin_site, open_context, shot, settings
+):
+    """The export button queues a job; once the worker has run it, its row links the zip."""
+    settings.HEALTHHUB_EXPORT_ROOT = admin_site.log.parent / "exports"
+    page = open_context(admin_site.editor)
+    page.goto("/admin/articles/bulkjob/")
+
+    page.get_by_role("button", name="Export every article as Markdown").click()
+
+    expect(messages(page)).to_have_text(
+        ["“Export every article as Markdown” is queued; this page shows its progress."]
+    )
+    job = BulkJob.objects.get(action=BulkJob.Action.EXPORT)
+    services.run_command_job(job.pk)
+    job.refresh_from_db()
+    page.goto("/admin/articles/bulkjob/")
+    link = page.get_by_role("link", name="Download")
+    expect(link).to_be_visible()
+    shot(page, "09-bulk-jobs-export-done")
+    with page.expect_download() as download:
+        link.click()
+    archive = zipfile.ZipFile(download.value.path())
+    slugs = {Path(name).stem for name in archive.namelist() if name.endswith(".md")}
+    assert slugs == set(Article.objects.values_list("slug", flat=True))
