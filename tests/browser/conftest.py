@@ -27,6 +27,12 @@ CHROMIUM_ARGS = [
 ]
 SCREENSHOT_DIR = Path(__file__).resolve().parents[2] / "artifacts" / "screenshots"
 TIMEOUT_MS = 10_000
+# Every admin page in every browser test: a blocked script, style or image fails the test.
+CSP_WATCH = """
+document.addEventListener("securitypolicyviolation", (event) => {
+    window.__reportCspViolation(`${event.violatedDirective} blocked ${event.blockedURI || "inline"}`);
+});
+"""
 
 
 @pytest.fixture(scope="package")
@@ -128,7 +134,7 @@ def open_context(browser, admin_site):
     """Return a function that opens a page in a fresh browser context, signed in if given a user."""
     from tests.browser.admin_server import PASSWORD, sign_in
 
-    contexts = []
+    contexts, violations = [], []
 
     def open_context(user=None, *, password=PASSWORD):
         context = browser.new_context(
@@ -137,6 +143,12 @@ def open_context(browser, admin_site):
             reduced_motion="reduce",
         )
         context.set_default_timeout(TIMEOUT_MS)
+        # Reported through a binding, so a page closed or left mid-test still counts.
+        context.expose_binding(
+            "__reportCspViolation",
+            lambda source, text: violations.append(f"{source['page'].url}: {text}"),
+        )
+        context.add_init_script(CSP_WATCH)
         contexts.append(context)
         page = context.new_page()
         if user is not None:
@@ -146,6 +158,7 @@ def open_context(browser, admin_site):
     yield open_context
     for context in contexts:
         context.close()
+    assert not violations, "The admin broke its Content-Security-Policy:\n" + "\n".join(violations)
 
 
 @pytest.fixture(scope="session")
