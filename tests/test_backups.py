@@ -184,3 +184,61 @@ def test_restoring_an_archive_taken_with_a_bucket_says_it_holds_no_media(
         f"The archive holds no media: when it was taken, media lived in s3://{test_storage.BUCKET}."
         in output
     )
+
+
+def test_backup_prints_progress_with_sizes_and_rate(content, tmp_path, monkeypatch):
+    """A long backup prints how much it has copied and archived, with a rate; the path stays last."""
+    from articles import progress
+
+    ticks = iter(range(0, 10_000, 2))
+    monkeypatch.setattr(progress, "now", lambda: float(next(ticks)))
+    monkeypatch.setitem(progress.MIN_TOTAL, progress.BYTES, 1)
+    out = io.StringIO()
+
+    call_command("backup", str(tmp_path / "backups"), stdout=out)
+
+    *lines, path = out.getvalue().splitlines()
+    assert path.endswith(".tar.gz")
+    archived = [line for line in lines if line.startswith("Archived ")]
+    assert archived, lines
+    assert all(" KB" in line and "/s" in line for line in archived)
+    assert archived[-1].startswith("Archived ") and " in " in archived[-1]
+
+
+def test_backup_prints_no_progress_at_verbosity_0(content, tmp_path, monkeypatch):
+    """--verbosity 0 leaves only the archive's path, however long the backup."""
+    from articles import progress
+
+    ticks = iter(range(0, 10_000, 2))
+    monkeypatch.setattr(progress, "now", lambda: float(next(ticks)))
+    monkeypatch.setitem(progress.MIN_TOTAL, progress.BYTES, 1)
+    out = io.StringIO()
+
+    call_command("backup", str(tmp_path / "backups"), verbosity=0, stdout=out)
+
+    assert out.getvalue().splitlines() == [str(next((tmp_path / "backups").glob("*.tar.gz")))]
+
+
+def test_backup_compresses_the_archive_once_and_fast(content, tmp_path):
+    """The archive is gzip at a fast level, and a PostgreSQL dump inside it is not compressed again."""
+    call_command("backup", str(tmp_path / "backups"), stdout=io.StringIO())
+    (archive,) = (tmp_path / "backups").glob("healthhub-*.tar.gz")
+
+    header = archive.read_bytes()[:10]
+    assert header[:2] == b"\x1f\x8b"
+    # Byte 8 of a gzip header: 4 when the fastest level wrote it, 2 for level 9.
+    assert header[8] == 4
+    with tarfile.open(archive) as tar:
+        manifest = json.load(tar.extractfile("manifest.json"))
+        dump = tar.extractfile(manifest["database"]).read()
+    if connection.vendor == "postgresql":
+        (tmp_path / "database.pgdump").write_bytes(dump)
+        listing = subprocess.run(
+            ["pg_restore", "--list", str(tmp_path / "database.pgdump")],
+            capture_output=True,
+            check=True,
+            text=True,
+        ).stdout
+        assert "Compression: 0" in listing or "Compression: none" in listing
+    else:
+        assert dump.startswith(b"SQLite format 3\x00")

@@ -559,3 +559,112 @@ def test_import_refuses_a_body_with_an_image_from_another_site(tmp_path):
     assert "tracked.md" in stderr
     assert "images not on this site: https://evil.example/pixel.gif" in stderr
     assert not Article.objects.exists()
+
+
+# Progress lines ------------------------------------------------------------
+
+
+class FakeClock:
+    """A monotonic clock that moves only when told."""
+
+    def __init__(self):
+        self.now = 100.0
+
+    def __call__(self):
+        return self.now
+
+
+def progress_lines(total, steps, **kwargs):
+    """Count ``total`` items, one per ``steps`` seconds of a fake clock; return the lines."""
+    from articles.progress import Progress
+
+    clock, lines = FakeClock(), []
+    progress = Progress(
+        lines.append, total, verb="Exported", noun="articles", clock=clock, **kwargs
+    )
+    for done in range(1, total + 1):
+        clock.now += steps
+        progress.update(done)
+    progress.finish()
+    return lines
+
+
+def test_progress_prints_count_rate_and_time_left_about_once_a_second():
+    """A line a second with the count, the rate and the time left, then a closing line."""
+    lines = progress_lines(1024, 1 / 256)  # 256 a second for 4 seconds
+
+    # The rate counts from the first article, not from the query before it.
+    assert lines == [
+        "Exported 257 of 1,024 articles (256/s, about 3 s left)",
+        "Exported 513 of 1,024 articles (256/s, about 2 s left)",
+        "Exported 769 of 1,024 articles (256/s, under 1 s left)",
+        "Exported 1,024 of 1,024 articles in 4 s (256/s)",
+    ]
+
+
+def test_progress_gives_long_estimates_in_minutes_and_hours():
+    """The time left reads in minutes, then hours and minutes."""
+    from articles.progress import format_duration
+
+    assert [format_duration(s) for s in (38, 60, 250, 3600, 3900, 7260)] == [
+        "38 s",
+        "1 min",
+        "4 min 10 s",
+        "1 h",
+        "1 h 5 min",
+        "2 h 1 min",
+    ]
+
+
+def test_progress_is_silent_for_a_run_under_a_second_or_a_small_one():
+    """A quick run prints no progress; neither does a small one, however slow."""
+    assert progress_lines(5000, 0.0001) == []
+    assert progress_lines(50, 1.0) == []
+
+
+def test_progress_counts_bytes_in_megabytes():
+    """A byte count reads in KB, MB or GB, with a rate per second."""
+    from articles.progress import BYTES, Progress
+
+    clock, lines = FakeClock(), []
+    progress = Progress(lines.append, 400 * 2**20, verb="Archived", unit=BYTES, clock=clock)
+    clock.now += 1
+    progress.update(50 * 2**20)
+    clock.now += 2
+    progress.update(150 * 2**20)
+
+    assert lines == ["Archived 150.0 MB of 400.0 MB (50.0 MB/s, about 5 s left)"]
+
+
+@pytest.mark.django_db
+def test_import_prints_progress_lines_and_none_at_verbosity_0(tmp_path, health, monkeypatch):
+    """A long import prints progress lines among the file lines; --verbosity 0 prints none."""
+    from articles import progress
+
+    clock = FakeClock()
+
+    def ticking():
+        clock.now += 0.5
+        return clock.now
+
+    monkeypatch.setattr(progress, "now", ticking)
+    monkeypatch.setitem(progress.MIN_TOTAL, progress.COUNT, 1)
+    for number in range(4):
+        write_article(
+            tmp_path / f"a{number}.md", f"title: Walk {number}\ncategory: Health\nauthor: dana\n"
+        )
+
+    stdout, _, error = import_articles(tmp_path)
+
+    assert error is None
+    lines = stdout.splitlines()
+    assert [line for line in lines if line.startswith("Imported ")] == [
+        "Imported 3 of 4 files (2/s, under 1 s left)",
+        "Imported 4 of 4 files in 2 s (2/s)",
+    ]
+    assert lines[-1] == "4 files: 4 created, 0 updated, 0 failed."
+
+    out = StringIO()
+    Article.objects.all().delete()
+    call_command("import_articles", str(tmp_path), verbosity=0, stdout=out)
+    assert not [line for line in out.getvalue().splitlines() if line.startswith("Imported ")]

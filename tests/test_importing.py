@@ -7,6 +7,7 @@ from django.db import OperationalError
 from django.utils import timezone
 
 from articles import importing
+from articles.management.commands import import_articles as import_command
 from articles.models import Article, ArticleRevision
 from tests.test_commands import GOOD_FRONT_MATTER, article_text, import_articles, write_article
 
@@ -287,3 +288,76 @@ def test_site_answers_after_importing_a_hostile_folder(tmp_path, client):
     statuses = {url: client.get(url).status_code for url in urls}
 
     assert statuses == dict.fromkeys(urls, 200)
+
+
+@pytest.mark.parametrize(
+    "html",
+    [
+        '<IMG SRC="https://evil.example/pixel.gif" alt="">',
+        '<picture><source srcset="https://evil.example/a.webp 1x">'
+        '<img src="/media/a.jpg" alt=""></picture>',
+    ],
+    ids=["raw img", "srcset"],
+)
+def test_outside_image_in_raw_html_is_refused(tmp_path, html):
+    """An outside image written as HTML, not Markdown, is refused on the body."""
+    path = write_article(tmp_path / "html.md", GOOD_FRONT_MATTER, body=f"Text.\n\n{html}\n")
+
+    _, stderr, _ = import_articles(path)
+
+    assert the_error(stderr).startswith(f"[1/1] {path}: error in body: images not on this site: ")
+    assert "https://evil.example/" in stderr
+    assert not Article.objects.exists()
+
+
+def test_import_costs_a_fixed_number_of_queries_per_file(
+    tmp_path, django_assert_max_num_queries, monkeypatch
+):
+    """Once a run has seen its category, author and tags, each new file costs the same few queries."""
+    # One transaction for the lot, however slow the machine.
+    monkeypatch.setattr(import_command, "CHUNK_SECONDS", 600)
+    for number in range(30):
+        good_file(tmp_path / f"f{number:02}.md", f"file-{number}")
+
+    # Per file, 16: a dozen statements (the slug lookup, the unique check,
+    # the row, its slug history, tags and revision) and the savepoints of the
+    # file and of the saves within it. Per run: the first lookups, one bump.
+    # One more query per file, for the category, author or a tag, exceeds it.
+    with django_assert_max_num_queries(30 * 16 + 20):
+        _, stderr, error = import_articles(tmp_path)
+
+    assert error is None, stderr
+    assert Article.objects.count() == 30
+
+
+def test_import_invalidates_cached_pages_and_later_saves_still_do(tmp_path):
+    """The content version changes with an import, and each save after it changes it again."""
+    from articles import caching
+    from articles.models import Category
+
+    before = caching.content_version()
+    good_file(tmp_path / "a.md", "first")
+
+    import_articles(tmp_path)
+
+    caching.forget_content_version()
+    imported = caching.content_version()
+    assert imported != before
+    Category.objects.update(name="Wellbeing")  # an UPDATE sends no signal; a save does
+    Category.objects.get().save()
+    caching.forget_content_version()
+    assert caching.content_version() != imported
+
+
+def test_the_constraints_clean_enforces_are_still_refused_by_field(tmp_path):
+    """A cover without alt text is refused on its field, as the model's own checks refuse it."""
+    from articles.models import Article as Model
+
+    path = write_article(tmp_path / "cover.md", GOOD_FRONT_MATTER + "cover_image: covers/a.jpg\n")
+
+    _, stderr, _ = import_articles(path)
+
+    assert the_error(stderr).startswith(f"[1/1] {path}: error in cover_alt: ")
+    assert not Model.objects.exists()
+    # The constraints the import leaves to clean() still exist under those names.
+    assert {c.name for c in Model._meta.constraints} >= importing._CONSTRAINTS_CHECKED_BY_CLEAN

@@ -3,6 +3,7 @@ from django.db import transaction
 
 from articles import caching, cards
 from articles.models import Article
+from articles.progress import command_progress
 
 
 class Command(BaseCommand):
@@ -34,6 +35,7 @@ class Command(BaseCommand):
             articles = articles.filter(share_card="")
         ids = list(articles.order_by("pk").values_list("pk", flat=True))
         total, drawn = len(ids), 0
+        progress = command_progress(self, options, total, verb="Checked", noun="articles")
         for start in range(0, total, batch_size):
             batch = ids[start : start + batch_size]
             # One transaction per batch: an old card is deleted only once the
@@ -52,6 +54,8 @@ class Command(BaseCommand):
             if options["verbosity"] > 0:
                 done = min(start + batch_size, total)
                 self.stdout.write(f"[{done}/{total}] {drawn} cards drawn")
+            progress.update(min(start + batch_size, total))
+        progress.finish()
         if drawn:
             # Cached pages name the default card until content changes.
             caching.bump_content_version()

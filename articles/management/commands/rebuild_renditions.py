@@ -2,6 +2,7 @@ from django.core.management.base import BaseCommand
 
 from articles.images import sync_renditions
 from articles.models import Article
+from articles.progress import command_progress
 
 
 class Command(BaseCommand):
@@ -25,6 +26,7 @@ class Command(BaseCommand):
             articles = articles.filter(cover_renditions={})
         total = articles.count()
         rebuilt = failed = 0
+        progress = command_progress(self, options, total, verb="Rebuilt", noun="covers")
         for number, article in enumerate(articles.iterator(chunk_size=100), start=1):
             sync_renditions(article)
             data = article.cover_renditions
@@ -41,6 +43,8 @@ class Command(BaseCommand):
                     f"{article.get_absolute_url()} ({article.cover_image.name}); "
                     "the original image is shown instead"
                 )
+            progress.update(number)
+        progress.finish()
         summary = f"Rebuilt renditions for {rebuilt} of {total} articles."
         if failed:
             summary += f" {failed} could not be read (see above)."

@@ -1,5 +1,8 @@
+from functools import partial
+
 from django.core.management.base import BaseCommand, CommandError
 
+from articles.progress import command_progress
 from healthhub.backups import BackupError, backup, media_elsewhere
 
 
@@ -12,7 +15,9 @@ class Command(BaseCommand):
 
     def handle(self, *args, directory, database, **options):
         try:
-            archive = backup(directory, alias=database)
+            archive = backup(
+                directory, alias=database, progress=partial(command_progress, self, options)
+            )
         except BackupError as error:
             raise CommandError(str(error)) from error
         elsewhere = media_elsewhere()

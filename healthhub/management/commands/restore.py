@@ -1,5 +1,8 @@
+from functools import partial
+
 from django.core.management.base import BaseCommand, CommandError
 
+from articles.progress import command_progress
 from healthhub.backups import BackupError, media_elsewhere, restore
 
 
@@ -12,7 +15,9 @@ class Command(BaseCommand):
 
     def handle(self, *args, archive, database, **options):
         try:
-            manifest = restore(archive, alias=database)
+            manifest = restore(
+                archive, alias=database, progress=partial(command_progress, self, options)
+            )
         except BackupError as error:
             raise CommandError(str(error)) from error
         self.stdout.write(f"Restored the {manifest['engine']} backup of {manifest['created']}.")
