@@ -116,9 +116,10 @@ def sync_renditions(article, *, old_cover: str = "") -> None:
         )
 
 
-def build_renditions(storage, name: str, pk) -> dict:
+def build_renditions(storage, name: str, pk, *, social: bool = True) -> dict:
     """Write the renditions of the image ``name`` in ``storage``; return their description.
 
+    Without ``social``, no share-card crop is made (images in article bodies).
     Raise UnreadableImage when the image cannot be decoded. Files written
     before any other failure are removed again.
     """
@@ -158,21 +159,24 @@ def build_renditions(storage, name: str, pk) -> dict:
                     ),
                 }
             )
-        social = ImageOps.fit(_flatten(image), SOCIAL_SIZE, Image.Resampling.LANCZOS)
-        social_name = write("social.jpg", social, "JPEG", JPEG_OPTIONS)
+        if social:
+            card = ImageOps.fit(_flatten(image), SOCIAL_SIZE, Image.Resampling.LANCZOS)
+            social_name = write("social.jpg", card, "JPEG", JPEG_OPTIONS)
     except Exception:
         for saved in written:
             _delete_file(default_storage, saved)
         _remove_empty_dir(folder)
         raise
-    return {
+    data = {
         "source": name,
         "width": image.width,
         "height": image.height,
         "sources": sources,
         "fallback_type": fallback_type,
-        "social": {"name": social_name, "width": SOCIAL_SIZE[0], "height": SOCIAL_SIZE[1]},
     }
+    if social:
+        data["social"] = {"name": social_name, "width": SOCIAL_SIZE[0], "height": SOCIAL_SIZE[1]}
+    return data
 
 
 def rendition_widths(source_width: int) -> list[int]:

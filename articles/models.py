@@ -557,6 +557,13 @@ class Article(models.Model):
             ArticleSlug.objects.update_or_create(slug=self.slug, defaults={"article": self})
         if not saved or saved["cover_image"] != (self.cover_image.name or ""):
             sync_renditions(self, old_cover=saved["cover_image"] if saved else "")
+        shown = getattr(self, "_library_image_ids", ())
+        old_body = saved["body"] if saved else None
+        # Only a body that shows, or showed, a library image has uses to record.
+        if old_body != self.body and (shown or "image:" in (old_body or "")):
+            from articles import library  # the library imports the models
+
+            library.sync_article_images(self, shown)
         self._remember_saved_state()
 
     def get_absolute_url(self):
@@ -591,7 +598,10 @@ class Article(models.Model):
 
     def render(self):
         """Derive the body's HTML, contents, word count and reading grade from its Markdown."""
-        rendered = render_body(self.body)
+        from articles.library import resolve_images  # the library imports the models
+
+        rendered = render_body(self.body, images=resolve_images)
+        self._library_image_ids = rendered.image_ids
         self.body_html = rendered.html
         self.toc = rendered.toc
         self.word_count = rendered.word_count
@@ -997,6 +1007,10 @@ class Image(models.Model):
     width = models.PositiveIntegerField(_("width"), default=0, editable=False)
     height = models.PositiveIntegerField(_("height"), default=0, editable=False)
     renditions = models.JSONField(_("renditions"), default=dict, blank=True, editable=False)
+    # The file's SHA-256, so that importing the same picture again reuses it.
+    checksum = models.CharField(
+        _("checksum"), max_length=64, blank=True, editable=False, db_index=True
+    )
     uploaded_by = models.ForeignKey(
         settings.AUTH_USER_MODEL,
         verbose_name=_("uploaded by"),

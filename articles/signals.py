@@ -6,7 +6,16 @@ from taggit.models import Tag
 
 from articles.caching import bump_content_version
 from articles.images import delete_article_files
-from articles.models import Article, AuthorProfile, Category, Reference, Reviewer, SiteSettings
+from articles.library import delete_image_files
+from articles.models import (
+    Article,
+    AuthorProfile,
+    Category,
+    Image,
+    Reference,
+    Reviewer,
+    SiteSettings,
+)
 
 
 def content_changed(sender, **kwargs):
@@ -29,3 +38,8 @@ def tags_changed(sender, action, **kwargs):
 @receiver(post_delete, sender=Article, dispatch_uid="article-delete-files")
 def article_files_deleted(sender, instance, **kwargs):
     delete_article_files(instance)
+
+
+@receiver(post_delete, sender=Image, dispatch_uid="image-delete-files")
+def image_files_deleted(sender, instance, **kwargs):
+    delete_image_files(instance)

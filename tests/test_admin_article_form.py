@@ -290,8 +290,8 @@ def test_an_image_from_another_site_is_refused_on_the_body(editor_client, health
     assert response.status_code == 200
     assert errors_of(response, "body") == [
         "This image is not on this site, so the page would not show it: "
-        "“https://evil.example/pixel.gif”. Remove it, or use an image from the site's "
-        "media (/media/)."
+        "“https://evil.example/pixel.gif”. Upload it to the image library with "
+        "“Insert image”, which adds it as ![description](image:N), or remove it."
     ]
     assert "“https://evil.example/pixel.gif”" in response.content.decode()
     assert not Article.objects.exists()
