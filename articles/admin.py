@@ -27,9 +27,21 @@ from django.utils.text import Truncator
 from django.utils.translation import gettext_lazy as _
 from django.utils.translation import ngettext
 
-import articles.admin_jobs  # registers the bulk jobs admin
+import articles.admin_jobs
 import articles.admin_people  # noqa: F401  (registers the user admin and sign-in form)
-from articles import charts, readability, search, selectors, services
+from articles import (
+    admin_autosave,
+    admin_editor,
+    autosave,
+    charts,
+    library,
+    notifications,
+    readability,
+    search,
+    selectors,
+    services,
+)
+from articles.admin_images import image_chooser_attrs
 from articles.forms import (
     CategoryAutocompleteSelect,
     CategoryChoiceField,
@@ -51,7 +63,7 @@ from articles.models import (
     SiteSettings,
 )
 from articles.readability import TARGET_GRADE
-from articles.rendering import render_body
+from articles.validators import validate_multiline_text
 from healthhub.database import is_disk_full
 
 logger = logging.getLogger(__name__)
@@ -164,6 +176,14 @@ class ArticleAdminForm(ImageUploadFormMixin, forms.ModelForm):
     save_error = None
 
     expected_version = forms.IntegerField(widget=forms.HiddenInput, required=False)
+    # Rendered with the review conversation (review_thread.html), saved as a ReviewNote.
+    review_reply = forms.CharField(
+        label=_("Reply to the editor"),
+        required=False,
+        max_length=5000,
+        validators=[validate_multiline_text],
+        widget=forms.Textarea(attrs={"rows": 3, "cols": 80}),
+    )
 
     class Meta:
         model = Article
@@ -184,9 +204,22 @@ class ArticleAdminForm(ImageUploadFormMixin, forms.ModelForm):
             "cover_alt",
         ]
 
+    class Media:
+        css = {
+            "all": [
+                "css/admin-images.css",
+                "vendor/easymde/easymde.min.css",
+                "css/admin-editor.css",
+            ]
+        }
+        js = ["js/image-chooser.js", "vendor/easymde/easymde.min.js", "js/article-editor.js"]
+
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["expected_version"].initial = self.instance.version
+        if "body" in self.fields:
+            self.fields["body"].widget.attrs.update(image_chooser_attrs())
+            self.fields["body"].widget.attrs.update(admin_editor.editor_attrs(self.instance))
         status, user = self.fields.get("status"), self.current_user
         if status is not None and not (user and user.has_perm("articles.publish_article")):
             status.choices = [c for c in status.choices if c[0] in self.author_statuses]
@@ -260,23 +293,34 @@ class ArticleAdminForm(ImageUploadFormMixin, forms.ModelForm):
 
     def clean_body(self):
         body = self.cleaned_data["body"]
-        rendered = render_body(body, report=True)
+        rendered = library.render_with_library(body, report=True)
+        errors = [
+            ValidationError(
+                _("Image %(id)d is not in the library. Choose another with “Insert image”."),
+                code="missing_image",
+                params={"id": pk},
+            )
+            for pk in rendered.missing_images
+        ]
         foreign = list(dict.fromkeys(rendered.foreign_images))
         if foreign:
-            raise ValidationError(
-                ngettext(
-                    "This image is not on this site, so the page would not show it: %(urls)s. "
-                    "Remove it, or use an image from the site's media (%(media)s).",
-                    "These images are not on this site, so the page would not show them: "
-                    "%(urls)s. Remove them, or use images from the site's media (%(media)s).",
-                    len(foreign),
-                ),
-                code="foreign_image",
-                params={
-                    "urls": ", ".join(f"“{Truncator(url).chars(80)}”" for url in foreign),
-                    "media": settings.MEDIA_URL,
-                },
+            errors.append(
+                ValidationError(
+                    ngettext(
+                        "This image is not on this site, so the page would not show it: "
+                        "%(urls)s. Upload it to the image library with “Insert image”, "
+                        "which adds it as ![description](image:N), or remove it.",
+                        "These images are not on this site, so the page would not show them: "
+                        "%(urls)s. Upload them to the image library with “Insert image”, "
+                        "which adds each as ![description](image:N), or remove them.",
+                        len(foreign),
+                    ),
+                    code="foreign_image",
+                    params={"urls": ", ".join(f"“{Truncator(url).chars(80)}”" for url in foreign)},
+                )
             )
+        if errors:
+            raise ValidationError(errors)
         # Reported once the article is saved (ArticleAdmin.save_model).
         self.body_removals = rendered.removed
         return body
@@ -602,6 +646,10 @@ class ArticleAdmin(CategoryPickerMixin, admin.ModelAdmin):
             request._messages = message_storage(request)
             return super().changeform_view(request, object_id, form_url, extra_context)
 
+    def render_change_form(self, request, context, add=False, change=False, form_url="", obj=None):
+        context |= admin_autosave.change_form_context(request, obj)
+        return super().render_change_form(request, context, add, change, form_url, obj)
+
     def get_form(self, request, obj=None, **kwargs):
         form = super().get_form(request, obj, **kwargs)
         form.current_user = request.user
@@ -676,7 +724,17 @@ class ArticleAdmin(CategoryPickerMixin, admin.ModelAdmin):
     def save_model(self, request, obj, form, change):
         if obj.author_id is None:
             obj.author = request.user
+        previous_status = obj.saved_status if change else None
         super().save_model(request, obj, form, change)
+        notes = services.record_review_steps(
+            obj,
+            user=request.user,
+            previous_status=previous_status,
+            note_changed="review_note" in form.changed_data,
+            reply=form.cleaned_data.get("review_reply", ""),
+        )
+        notifications.notify_review_steps(request, notes)
+        autosave.discard_autosave(user=request.user, article=obj if change else None)
         if removed := getattr(form, "body_removals", ()):
             self.message_user(request, removal_message(removed), messages.WARNING)
 
@@ -909,6 +967,8 @@ class ArticleAdmin(CategoryPickerMixin, admin.ModelAdmin):
                 name="articles_article_revision",
             ),
             path("statistics/", wrap(self.statistics_view), name="articles_article_statistics"),
+            *admin_autosave.urls(self),
+            *admin_editor.urls(self),
             path(
                 "tags/suggest/",
                 wrap(self.tag_suggestions_view),

@@ -28,6 +28,7 @@ from articles.models import (
     AuthorProfile,
     BulkJob,
     Category,
+    ReviewNote,
 )
 from articles.roles import AUTHORS, EDITORS
 
@@ -153,6 +154,42 @@ def count_changed_lines(old: str, new: str) -> tuple[int, int]:
             removed += i2 - i1
             added += j2 - j1
     return added, removed
+
+
+def record_review_steps(
+    article: Article,
+    *,
+    user,
+    previous_status: str | None,
+    note_changed: bool = False,
+    reply: str = "",
+) -> list[ReviewNote]:
+    """Add to the article's review conversation what a save just did; return the new notes.
+
+    Moving into review is "submitted" (with ``reply`` as its message), an
+    editor's return to draft, or a new note on a draft, is "sent back" (with
+    the article's review note), going live is "published", and any other
+    ``reply`` is a reply.
+    """
+    status, kinds = article.status, ReviewNote.Kind
+    notes = []
+    if status == Article.Status.IN_REVIEW and previous_status != status:
+        notes.append(ReviewNote(kind=kinds.SUBMITTED, text=reply))
+        reply = ""
+    elif status == Article.Status.DRAFT and (
+        previous_status == Article.Status.IN_REVIEW or (note_changed and article.review_note)
+    ):
+        notes.append(ReviewNote(kind=kinds.SENT_BACK, text=article.review_note))
+    elif status == Article.Status.PUBLISHED and previous_status != status:
+        notes.append(ReviewNote(kind=kinds.PUBLISHED))
+    if reply.strip():
+        notes.append(ReviewNote(kind=kinds.REPLY, text=reply))
+    author = user if user is not None and user.is_authenticated else None
+    now = timezone.now()
+    for note in notes:
+        note.article, note.author, note.created_at = article, author, now
+        note.text = normalize_newlines(note.text).strip()
+    return ReviewNote.objects.bulk_create(notes)
 
 
 @transaction.atomic

@@ -312,6 +312,51 @@ LOGGING = {
     },
 }
 
+# --- Email: notifications to editors and authors ------------------------------
+# One URL says where mail goes: smtp://user:pass@host:587?tls=1 (or ?ssl=1,
+# or smtps://host), console:// to print it, dummy:// to drop it. Without one,
+# a development server prints mail and a production one uses the local MTA.
+EMAIL_URL = os.environ.get("EMAIL_URL", "") or ("console://" if DEBUG else "smtp://localhost:25")
+
+
+def email_settings(url: str) -> dict:
+    """Return Django's email settings for an EMAIL_URL."""
+    from urllib.parse import parse_qs, unquote, urlsplit
+
+    parts = urlsplit(url)
+    backends = {
+        "console": "django.core.mail.backends.console.EmailBackend",
+        "dummy": "django.core.mail.backends.dummy.EmailBackend",
+        "locmem": "django.core.mail.backends.locmem.EmailBackend",
+        "smtp": "django.core.mail.backends.smtp.EmailBackend",
+        "smtps": "django.core.mail.backends.smtp.EmailBackend",
+    }
+    if parts.scheme not in backends:
+        raise ImproperlyConfigured(
+            f"EMAIL_URL must start with one of {', '.join(sorted(backends))}://"
+        )
+    found = {"EMAIL_BACKEND": backends[parts.scheme]}
+    if parts.scheme.startswith("smtp"):
+        query = {key: values[-1] for key, values in parse_qs(parts.query).items()}
+        on = {"1", "true", "yes", "on"}
+        use_ssl = parts.scheme == "smtps" or query.get("ssl", "").lower() in on
+        found |= {
+            "EMAIL_HOST": parts.hostname or "localhost",
+            "EMAIL_PORT": parts.port or (465 if use_ssl else 25),
+            "EMAIL_HOST_USER": unquote(parts.username or ""),
+            "EMAIL_HOST_PASSWORD": unquote(parts.password or ""),
+            "EMAIL_USE_SSL": use_ssl,
+            "EMAIL_USE_TLS": not use_ssl and query.get("tls", "").lower() in on,
+        }
+    return found
+
+
+globals().update(email_settings(EMAIL_URL))
+# Seconds to wait for the mail server: a save never hangs on a dead one.
+EMAIL_TIMEOUT = int(os.environ.get("EMAIL_TIMEOUT", "10"))
+DEFAULT_FROM_EMAIL = os.environ.get("DEFAULT_FROM_EMAIL", "HealthHub <noreply@localhost>")
+SERVER_EMAIL = DEFAULT_FROM_EMAIL
+
 # Site-specific settings.
 HEALTHHUB_SITE_NAME = os.environ.get("HEALTHHUB_SITE_NAME", "HealthHub")
 HEALTHHUB_TWITTER_SITE = os.environ.get("HEALTHHUB_TWITTER_SITE", "").strip()

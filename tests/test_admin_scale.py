@@ -97,7 +97,8 @@ BUDGETS = {
     "search": 10,
     "search, slug": 10,
     "publish date": 9,
-    "change form": 13,
+    # With the person's autosave and the review conversation, one query each.
+    "change form": 15,
     "revisions": 6,
     "statistics": 15,
     "index": 10,
