@@ -6,7 +6,7 @@ import pytest
 from django.db import OperationalError
 from django.utils import timezone
 
-from articles import importing
+from articles import importing, library, models
 from articles.management.commands import import_articles as import_command
 from articles.models import Article, ArticleRevision
 from tests.test_commands import GOOD_FRONT_MATTER, article_text, import_articles, write_article
@@ -128,7 +128,8 @@ def test_body_over_the_size_limit_is_refused_before_it_is_rendered(tmp_path, mon
     """A body over HEALTHHUB_MAX_BODY_KB is refused with its size and the limit, unrendered."""
     path = write_article(tmp_path / "long.md", GOOD_FRONT_MATTER, body="Sleep well. " * 30_000)
     rendered = []
-    monkeypatch.setattr(importing, "render_body", lambda *a, **k: rendered.append(a))
+    for module in (models, library):
+        monkeypatch.setattr(module, "render_body", lambda *a, **k: rendered.append(a))
 
     _, stderr, _ = import_articles(path)
 

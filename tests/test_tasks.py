@@ -3,9 +3,11 @@
 import os
 
 import pytest
+from django.contrib.auth.models import Group, Permission
 
 from articles import services
 from articles.models import Article, BulkJob
+from articles.roles import sync_roles
 from tests.factories import StaffFactory
 from tests.test_bulk_actions import many_articles
 from tests.test_server import manage, subprocess_database_url
@@ -17,6 +19,8 @@ def test_db_worker_runs_a_queued_bulk_job_to_done(health, settings):
     from django_tasks_db.models import DBTaskResult
 
     settings.TASKS = {"default": {"BACKEND": "django_tasks_db.DatabaseBackend"}}
+    # A transactional test may start from a flushed database, without the roles.
+    sync_roles(Group, Permission)
     editor = StaffFactory(username="edith", role="Editors")
     ids = [article.pk for article in many_articles(30, health)]
     job = services.start_bulk_job(BulkJob.Action.ARCHIVE, ids, user=editor)
