@@ -114,4 +114,6 @@ def test_author_uploads_an_image_in_the_chooser_and_the_page_shows_the_figure(
     expect(figure.locator("figcaption small")).to_have_text(CREDIT)
     expect(img).to_have_js_property("complete", True)
     assert img.evaluate("img => img.naturalWidth") > 0
+    figure.scroll_into_view_if_needed()
+    reader.screenshot(path=DOCS_SCREENSHOTS / "article-figure.png")
     assert reader_incidents + reader.evaluate("window.__incidents") == []
