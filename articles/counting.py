@@ -116,8 +116,10 @@ def count_view(article_id: int, request: HttpRequest, *, known: int | None = Non
             generation = reply[1]
             countable = False  # counted already
     if database_breaker.is_open:
-        # A cached page never probes: reconnecting to a hung server would
-        # cost it 2 s. Requests that need the database do.
+        # A cached page never probes itself: reconnecting to a hung server
+        # would cost it 2 s. A thread does, or a worker that serves only
+        # cached pages would stop counting views until an uncached request.
+        _probe_in_background()
         return _last_known.get(article_id, known)
     try:
         with short_deadline():
@@ -134,6 +136,36 @@ def count_view(article_id: int, request: HttpRequest, *, known: int | None = Non
         return _fallback_shown(article_id, row[0], counted=countable)
     shown = _buffer_call(_buffered_count, article_id, False, stored=row[0], generation=generation)
     return _remember_shown(article_id, row[0] if shown is None else shown)
+
+
+_probe_lock = threading.Lock()
+_probe_started = 0.0
+
+
+def _probe_in_background() -> threading.Thread | None:
+    """Start a thread that tries the database once per open period; return it if started."""
+    global _probe_started
+    with _probe_lock:
+        now = time.monotonic()
+        if now - _probe_started < database_breaker.open_seconds:
+            return None
+        _probe_started = now
+    thread = threading.Thread(target=_probe_database, name="database-probe", daemon=True)
+    thread.start()
+    return thread
+
+
+def _probe_database() -> None:
+    # Its own connection, in its own thread: the connect goes through the
+    # breaker (healthhub.database), which lets one probe through per period
+    # and closes once the server answers.
+    try:
+        with connection.cursor() as cursor:
+            cursor.execute("SELECT 1")
+    except DatabaseError as error:
+        note_database_error(error)
+    finally:
+        connection.close()
 
 
 def _count_in_database(article_id: int, countable: bool):

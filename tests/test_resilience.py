@@ -402,3 +402,28 @@ def test_management_commands_run_without_the_web_deadlines():
     )
     assert out.startswith("0.0 None ")
     assert "statement_timeout=0" in out or "'timeout': 20" in out
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_worker_serving_only_cached_pages_counts_again_after_an_outage(rf):
+    """Once the breaker's period is over, a cached page's view starts a probe; counting resumes."""
+    if connection.vendor != "postgresql":
+        pytest.skip("PostgreSQL only: SQLite never opens the breaker")
+    from articles import counting
+
+    article = ArticleFactory(view_count=10)
+    reader = rf.get("/", headers={"user-agent": "Mozilla/5.0 (X11; Linux x86_64) Firefox/133.0"})
+    database_breaker.failed(OperationalError("server closed the connection"))
+    counting._probe_started = 0.0
+
+    # While open, the view is not counted, and the probe waits for the period.
+    assert counting.count_view(article.pk, reader, known=10) == 10
+    later = time.monotonic() + database_breaker.open_seconds * 2
+    with mock.patch.object(resilience.time, "monotonic", return_value=later):
+        probe = counting._probe_in_background()
+        assert probe is not None
+        probe.join(5)
+    assert not database_breaker.is_open
+    assert counting.count_view(article.pk, reader, known=10) == 11
+    article.refresh_from_db()
+    assert article.view_count == 11
